@@ -1,0 +1,31 @@
+# The two set-up commands: `make demo` and `make test`. Each creates and uses .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(BIN)/invoiceflow demo
+
+test: $(VENV)/.dev-installed
+	$(BIN)/lint-imports
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/core.py
+
+clean:
+	rm -rf $(VENV) invoiceflow.db invoiceflow.db-* .pytest_cache

@@ -1,0 +1,3 @@
+"""invoiceflow: an order-to-cash engine."""
+
+__version__ = "0.1.0"

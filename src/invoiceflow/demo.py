@@ -1,0 +1,177 @@
+"""A realistic sample tenant: a few hundred customers across every charge model, currency and time zone.
+
+Deterministic (seeded), so the same demo prints the same numbers. Running it again on the same database
+shows idempotency: nothing is applied, ingested or billed twice.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Iterator
+
+TENANT = "demo"
+PERIOD = "2026-10"
+SEED = 20261101
+
+# (legal entity, currency, country, price factor, customer time zones)
+MARKETS = [
+    ("acme-us", "USD", "US", Decimal(1), ["America/New_York", "America/Chicago", "America/Los_Angeles"]),
+    ("acme-eu", "EUR", "DE", Decimal(1), ["Europe/Berlin", "Europe/Paris", "Europe/Madrid"]),
+    ("acme-uk", "GBP", "GB", Decimal("0.8"), ["Europe/London"]),
+    ("acme-jp", "JPY", "JP", Decimal(150), ["Asia/Tokyo"]),
+]
+
+METERS = [
+    {"code": "api_calls", "name": "API calls", "aggregation": "count", "group_by": ["region"], "unit": "call"},
+    {"code": "tokens", "name": "Model tokens", "aggregation": "sum", "field": "tokens", "group_by": ["model"]},
+    {"code": "storage_gb", "name": "Peak storage", "aggregation": "max", "unit": "GB"},
+    {"code": "active_users", "name": "Monthly active users", "aggregation": "unique_count", "field": "user_id"},
+    {"code": "seats", "name": "Seats (time-weighted)", "aggregation": "weighted_sum"},
+    {"code": "nodes", "name": "Licensed nodes", "aggregation": "latest"},
+    {"code": "payments", "name": "Payment volume", "aggregation": "sum"},
+]
+
+
+def _p(value: str, factor: Decimal, currency: str) -> str:
+    scaled = Decimal(value) * factor
+    return str(scaled.quantize(Decimal(1)) if currency == "JPY" and scaled >= 1 else scaled.normalize())
+
+
+def _plans(currency: str, factor: Decimal) -> list[dict[str, Any]]:
+    p = lambda v: _p(v, factor, currency)  # noqa: E731
+    c = currency.lower()
+    return [
+        {"code": f"starter-{c}", "name": "Starter", "currency": currency, "charges": [
+            {"code": "base", "product": "platform", "price": {"model": "flat", "amount": p("29")}, "timing": "advance"},
+            {"code": "calls", "product": "api", "meter": "api_calls", "price": {"model": "standard", "unit_price": p("0.002")}},
+        ]},
+        {"code": f"growth-{c}", "name": "Growth", "currency": currency, "charges": [
+            {"code": "base", "product": "platform", "price": {"model": "flat", "amount": p("199")}, "timing": "advance"},
+            {"code": "tokens", "product": "ai", "meter": "tokens", "price": {"model": "graduated", "tiers": [
+                {"up_to": "100000", "unit_price": "0", "flat_fee": "0"},
+                {"up_to": "1000000", "unit_price": p("0.00002"), "flat_fee": "0"},
+                {"up_to": None, "unit_price": p("0.00001"), "flat_fee": "0"}]}},
+            {"code": "storage", "product": "storage", "meter": "storage_gb",
+             "price": {"model": "package", "package_size": "100", "package_price": p("10"), "free_units": "50"}},
+        ]},
+        {"code": f"scale-{c}", "name": "Scale", "currency": currency, "charges": [
+            {"code": "base", "product": "platform", "price": {"model": "flat", "amount": p("999")}, "timing": "advance"},
+            {"code": "calls", "product": "api", "meter": "api_calls", "price": {"model": "volume", "tiers": [
+                {"up_to": "1000", "unit_price": p("0.003"), "flat_fee": "0"},
+                {"up_to": "10000", "unit_price": p("0.002"), "flat_fee": "0"},
+                {"up_to": None, "unit_price": p("0.001"), "flat_fee": p("5")}]}},
+            {"code": "nodes", "product": "platform", "meter": "nodes", "price": {"model": "standard", "unit_price": p("40")}},
+        ]},
+        {"code": f"payments-{c}", "name": "Payments", "currency": currency, "charges": [
+            {"code": "processing", "product": "payments", "meter": "payments", "price": {
+                "model": "percentage", "rate": "2.9", "fixed_fee": p("0.30"), "free_transactions": 3,
+                "free_amount": p("100"), "min_per_transaction": None, "max_per_transaction": p("25")}},
+            {"code": "platform", "product": "platform", "meter": "payments", "price": {
+                "model": "graduated_percentage", "tiers": [
+                    {"up_to": p("1000"), "rate": "1", "flat_fee": "0"},
+                    {"up_to": None, "rate": "0.5", "flat_fee": p("2")}]}},
+        ]},
+        {"code": f"team-{c}", "name": "Team", "currency": currency, "charges": [
+            {"code": "seat_fee", "product": "seats", "price": {"model": "flat", "amount": p("12")}, "timing": "arrears",
+             "quantity": "5"},
+            {"code": "mau", "product": "users", "meter": "active_users", "price": {"model": "standard", "unit_price": p("0.5")}},
+            {"code": "extra_seats", "product": "seats", "meter": "seats", "price": {"model": "standard", "unit_price": p("8")}},
+        ]},
+    ]
+
+
+def catalog(customers: int = 300) -> dict[str, Any]:
+    """The demo tenant as one declarative document (what `invoiceflow apply` takes)."""
+    rng = random.Random(SEED)
+    doc: dict[str, list] = {k: [] for k in ("legal_entities", "customers", "products", "meters", "plans",
+                                            "contracts", "subscriptions", "prepaid_credits")}
+    doc["products"] = [{"code": c, "name": n} for c, n in [
+        ("platform", "Platform fee"), ("api", "API usage"), ("ai", "AI tokens"), ("storage", "Storage"),
+        ("payments", "Payment processing"), ("seats", "Seats"), ("users", "Active users")]]
+    doc["meters"] = METERS
+    for code, currency, country, factor, _zones in MARKETS:
+        doc["legal_entities"].append({"code": code, "name": f"Acme {country}", "country": country,
+                                      "currency": currency})
+        doc["plans"] += _plans(currency, factor)
+    kinds = ["starter", "growth", "scale", "payments", "team"]
+    for i in range(customers):
+        entity, currency, country, _factor, zones = MARKETS[i % len(MARKETS)]
+        code = f"cus-{i:04d}"
+        kind = kinds[i % len(kinds)]
+        plan = f"{kind}-{currency.lower()}"
+        doc["customers"].append({
+            "code": code, "name": f"Customer {i:04d}", "email": f"billing+{i}@example.com",
+            "timezone": zones[i % len(zones)], "currency": currency, "legal_entity": entity,
+            "billing_address": {"line1": f"{i} Main Street", "city": "Springfield", "postal_code": "10001",
+                                "country": country},
+            "segment": rng.choice(["smb", "mid-market", "enterprise"]), "crm_id": f"0015g{i:08d}",
+            "account_ids": [f"tel-{i:05d}"],
+        })
+        start = date(2026, 8, 1) + timedelta(days=rng.randrange(0, 80))
+        version: dict[str, Any] = {"effective_from": "2026-08-01", "plan": plan}
+        if i % 7 == 0:
+            version["discounts"] = [{"code": "WELCOME10", "kind": "percent", "value": "10", "duration": "periods",
+                                     "periods": 3}]
+        if kind == "scale":
+            version["minimum_commitment"] = _p("1500", MARKETS[i % len(MARKETS)][3], currency)
+        versions = [version]
+        if kind == "growth" and i % 3 == 0:  # mid-October upgrade
+            versions.append({"effective_from": "2026-10-15", "plan": f"scale-{currency.lower()}"})
+        doc["contracts"].append({"code": f"ctr-{i:04d}", "customer": code, "currency": currency,
+                                 "versions": versions})
+        sub: dict[str, Any] = {
+            "code": f"sub-{i:04d}", "contract": f"ctr-{i:04d}", "start_date": start.isoformat(),
+            "interval": rng.choice(["monthly"] * 6 + ["quarterly", "weekly", "annual"]),
+            "anchor": "anniversary" if i % 4 == 1 else "calendar",
+        }
+        if i % 11 == 0:
+            sub["trial_end"] = (start + timedelta(days=14)).isoformat()
+        if i % 17 == 5:
+            sub["end_date"], sub["cancel_mode"] = "2026-10-20", "immediate"
+        doc["subscriptions"].append(sub)
+        if i % 9 == 0:
+            doc["prepaid_credits"].append({"code": f"topup-{i:04d}", "customer": code, "currency": currency,
+                                           "amount": _p("100", MARKETS[i % len(MARKETS)][3], currency),
+                                           "granted_on": "2026-08-01"})
+    return doc
+
+
+def usage(customers: int = 300, per_customer: int = 60) -> Iterator[dict[str, Any]]:
+    """Usage events for September and October 2026, some sent with the telemetry account id."""
+    rng = random.Random(SEED + 1)
+    start = datetime(2026, 9, 1, tzinfo=timezone.utc)
+    span = 61 * 86_400
+    for i in range(customers):
+        for n in range(per_customer):
+            at = start + timedelta(seconds=rng.randrange(span))
+            metric = METERS[(i + n) % len(METERS)]["code"]
+            event: dict[str, Any] = {"transaction_id": f"evt-{i:04d}-{n:04d}", "metric": metric,
+                                     "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "properties": {}}
+            if n % 5 == 0:
+                event["external_account_id"] = f"tel-{i:05d}"
+            else:
+                event["customer"] = f"cus-{i:04d}"
+            if metric == "api_calls":
+                event["properties"]["region"] = rng.choice(["eu", "us", "ap"])
+            elif metric == "tokens":
+                event["properties"] = {"model": rng.choice(["small", "large"]), "tokens": rng.randrange(1000, 90000)}
+            elif metric == "storage_gb":
+                event["value"] = str(rng.randrange(10, 900))
+            elif metric == "active_users":
+                event["properties"]["user_id"] = f"u{rng.randrange(40)}"
+            elif metric == "seats":
+                event["value"] = rng.choice(["1", "1", "-1"])
+            elif metric == "nodes":
+                event["value"] = str(rng.randrange(1, 12))
+            elif metric == "payments":
+                event["value"] = str(Decimal(rng.randrange(500, 90000)).scaleb(-2))
+            yield event
+
+
+def late_usage(customers: int = 300) -> Iterator[dict[str, Any]]:
+    """Events that arrive after October was invoiced: stored and reported as late, never billed silently."""
+    for i in range(0, customers, 12):
+        yield {"transaction_id": f"late-{i:04d}", "customer": f"cus-{i:04d}", "metric": "api_calls",
+               "timestamp": "2026-10-30T12:00:00Z", "properties": {"region": "eu"}}

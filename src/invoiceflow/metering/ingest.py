@@ -1,0 +1,322 @@
+"""Bulk, idempotent, all-or-nothing ingestion of usage events.
+
+Runs inside the caller's transaction. Reference data (meters, customers, external accounts, billed-through
+cursors) is read once; events are validated in Python and written in batches through the raw driver, one
+statement per batch, because per-event round trips or ORM overhead would cap throughput far below what
+telemetry pipelines send. Every problem in the whole input is collected and raised at the end as one
+IngestError, so the caller's transaction rolls back and a file is either fully ingested or not at all.
+
+Idempotency rests on the unique (tenant_id, transaction_id) constraint: rows are inserted with ON CONFLICT
+DO NOTHING, and only the rows that did not go in are read back to tell an exact resend (same payload hash,
+ignored and counted) from a reused transaction id (different payload, an error).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from collections import Counter
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from invoiceflow.errors import IngestError, Problem
+from invoiceflow.metering.events import ROW_COLUMNS, EventParser, MeterSpec, RecordLabel, event_label, line_label
+from invoiceflow.store.tables import customer_accounts, customers, meters, usage_cursors
+
+MAX_PROBLEMS = 1_000
+LATE_SAMPLES = 5
+_COLUMNS = ", ".join(ROW_COLUMNS)
+_meter_of = itemgetter(3)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestReport:
+    """What one ingestion did. `inserted + duplicates == received` when it succeeds."""
+
+    received: int
+    inserted: int
+    duplicates: int
+    late: int
+    late_samples: tuple[str, ...] = ()
+    by_meter: Mapping[str, int] = field(default_factory=dict)  # inserted events per meter code
+
+
+def ingest_events(
+    conn: Connection,
+    tenant_id: int,
+    events: Iterable[Mapping[str, Any]],
+    *,
+    ingested_at_micros: int,
+    batch_size: int = 10_000,
+    on_progress: Callable[[int], None] | None = None,
+    record_label: RecordLabel = event_label,
+) -> IngestReport:
+    """Ingest `events` (mappings) for `tenant_id`; problems name events by index: "event 3 (tx-42)"."""
+    return ingest_records(
+        conn, tenant_id, enumerate(events), ingested_at_micros=ingested_at_micros, batch_size=batch_size,
+        on_progress=on_progress, record_label=record_label,
+    )  # fmt: skip
+
+
+def ingest_records(
+    conn: Connection,
+    tenant_id: int,
+    records: Iterable[tuple[int, Mapping[str, Any] | Problem]],
+    *,
+    ingested_at_micros: int,
+    batch_size: int = 10_000,
+    on_progress: Callable[[int], None] | None = None,
+    record_label: RecordLabel = line_label,
+) -> IngestReport:
+    """Ingest (position, event) pairs, e.g. from `metering.files.read_events`; a Problem item is a bad line."""
+    reference = load_reference(conn, tenant_id)
+    parser = EventParser(
+        tenant_id, ingested_at_micros=ingested_at_micros, record_label=record_label, **reference
+    )
+    meter_codes = {m.id: m.code for m in reference["meters"].values()}
+    # One writer thread: the driver releases the GIL while the database works, so the next batch is
+    # validated while the previous one is written. At most one batch is in flight, in input order.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ingest") as pool:
+        run = _Run(_writer(conn), pool, record_label, ingested_at_micros, meter_codes)
+        received = _consume(run, parser.parse, records, batch_size, on_progress)
+    return run.report(received)
+
+
+def _consume(
+    run: _Run, parse: Callable[[Any, int], tuple], records: Iterable[tuple[int, Any]], batch_size: int,
+    on_progress: Callable[[int], None] | None,
+) -> int:  # fmt: skip
+    batch: dict[str, int] = {}  # transaction id -> index in rows
+    rows: list[tuple] = []
+    positions: list[int] = []
+    received = 0
+    for position, raw in records:
+        received += 1
+        try:
+            row = parse(raw, position)
+        except IngestError as exc:
+            run.problems(position, exc.problems)
+            continue
+        tid = row[1]
+        prior = batch.get(tid)
+        if prior is not None:
+            run.repeated(position, row, rows[prior], positions[prior])
+            continue
+        batch[tid] = len(rows)
+        rows.append(row)
+        positions.append(position)
+        if len(rows) >= batch_size:
+            run.flush(batch, rows, positions)
+            batch, rows, positions = {}, [], []
+            if on_progress is not None:
+                on_progress(received)
+    if rows:
+        run.flush(batch, rows, positions)
+    run.settle()
+    if on_progress is not None:
+        on_progress(received)
+    return received
+
+
+def load_reference(conn: Connection, tenant_id: int) -> dict[str, Any]:
+    """The tenant's meters, customer codes, external account ids and billed-through cursors, read once."""
+    meter_rows = conn.execute(
+        select(meters.c.id, meters.c.code, meters.c.aggregation, meters.c.field, meters.c.group_by).where(
+            meters.c.tenant_id == tenant_id
+        )
+    )
+    return {
+        "meters": {
+            code: MeterSpec(int(mid), code, aggregation, fld or None, tuple(group_by or ()))
+            for mid, code, aggregation, fld, group_by in meter_rows
+        },
+        "customers": dict(
+            conn.execute(select(customers.c.code, customers.c.id).where(customers.c.tenant_id == tenant_id)).all()
+        ),
+        "accounts": dict(
+            conn.execute(
+                select(customer_accounts.c.external_id, customer_accounts.c.customer_id).where(
+                    customer_accounts.c.tenant_id == tenant_id
+                )
+            ).all()
+        ),
+        "billed_through": {
+            (customer_id, meter_id): through
+            for customer_id, meter_id, through in conn.execute(
+                select(usage_cursors.c.customer_id, usage_cursors.c.meter_id, usage_cursors.c.billed_through).where(
+                    usage_cursors.c.tenant_id == tenant_id
+                )
+            )
+        },
+    }
+
+
+class _Run:
+    """Counters and problems of one ingestion, and the per-batch write with conflict resolution."""
+
+    def __init__(self, writer: Any, pool: Executor, label: RecordLabel, ingested_at: int, meter_codes: dict[int, str]):
+        self.writer, self.pool, self.label = writer, pool, label
+        self.ingested_at, self.meter_codes = ingested_at, meter_codes
+        self.pending: tuple[Future, dict[str, int], list[tuple], list[int]] | None = None
+        self.found: list[tuple[int, Problem]] = []
+        self.problem_count = 0
+        self.inserted = self.duplicates = self.late = 0
+        self.late_samples: list[str] = []
+        self.by_meter: Counter[int] = Counter()
+
+    def problems(self, position: int, problems: list[Problem]) -> None:
+        self.problem_count += len(problems)
+        room = MAX_PROBLEMS - len(self.found)
+        self.found.extend((position, p) for p in problems[: max(room, 0)])
+
+    def repeated(self, position: int, row: tuple, prior: tuple, prior_position: int) -> None:
+        """The same transaction id twice within one batch: a resend if the payloads match, else an error."""
+        if row[9] == prior[9]:
+            self.duplicates += 1
+            return
+        message = f"reuses transaction_id {row[1]!r} of {self.label(prior_position, row[1])} with a different payload"
+        self.problems(position, [Problem(self.label(position, row[1]), "transaction_id", message)])
+
+    def flush(self, batch: dict[str, int], rows: list[tuple], positions: list[int]) -> None:
+        """Hand `rows` to the writer thread once the batch before it is written and settled."""
+        self.settle()
+        self.pending = (self.pool.submit(self.writer.write, rows), batch, rows, positions)
+
+    def settle(self) -> None:
+        """Wait for the batch in flight and account for it: resends, reused ids, late events."""
+        if self.pending is None:
+            return
+        future, batch, rows, positions = self.pending
+        self.pending = None
+        conflicts = future.result()
+        meters_seen = Counter(map(_meter_of, rows))
+        late_rows = [row for row in rows if row[10]] if any(row[10] for row in rows) else []
+        skipped: set[str] = set()
+        for tid, stored_hash, stored_at in conflicts:
+            index = batch[tid]
+            skipped.add(tid)
+            meters_seen[rows[index][3]] -= 1
+            if stored_hash == rows[index][9]:
+                self.duplicates += 1
+                continue
+            earlier = (
+                "an earlier event in this input" if stored_at == self.ingested_at
+                else f"an event ingested at {_iso(stored_at)}"
+            )  # fmt: skip
+            position = positions[index]
+            message = f"reuses transaction_id {tid!r} of {earlier} with a different payload"
+            self.problems(position, [Problem(self.label(position, tid), "transaction_id", message)])
+        self.inserted += len(rows) - len(skipped)
+        self.by_meter.update(meters_seen)
+        for row in late_rows:
+            if row[1] not in skipped:
+                self.late += 1
+                if len(self.late_samples) < LATE_SAMPLES:
+                    self.late_samples.append(row[1])
+
+    def report(self, received: int) -> IngestReport:
+        if self.problem_count:
+            found = [p for _, p in sorted(self.found, key=itemgetter(0))]
+            if self.problem_count > len(found):
+                found.append(Problem("", "", f"... and {self.problem_count - len(found)} more problems"))
+            raise IngestError(found)
+        by_meter = {self.meter_codes[mid]: n for mid, n in sorted(self.by_meter.items()) if n}
+        return IngestReport(
+            received, self.inserted, self.duplicates, self.late, tuple(self.late_samples), by_meter
+        )
+
+
+def _iso(micros: int) -> str:
+    moment = datetime(1970, 1, 1, tzinfo=timezone.utc) + timedelta(microseconds=micros)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _writer(conn: Connection) -> Any:
+    if conn.dialect.name == "sqlite":
+        return _SqliteWriter(conn)
+    if conn.dialect.name == "postgresql":
+        return _PostgresWriter(conn)
+    raise NotImplementedError(f"usage ingestion does not support {conn.dialect.name}")
+
+
+class _SqliteWriter:
+    """Multi-row INSERTs of up to 2,000 rows: fewer, longer statement steps than executemany row by row,
+    each run with the GIL released. The connection's change counter tells how many rows went in."""
+
+    def __init__(self, conn: Connection):
+        self.raw = conn.connection.driver_connection
+        self.cursor = self.raw.cursor()
+        self.chunk = min(2_000, self.raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(ROW_COLUMNS))
+
+    @staticmethod
+    def _insert(rows: int) -> str:
+        values = ", ".join([f"({', '.join('?' * len(ROW_COLUMNS))})"] * rows)
+        return f"INSERT INTO usage_events ({_COLUMNS}) VALUES {values} ON CONFLICT (tenant_id, transaction_id) DO NOTHING"
+
+    def write(self, rows: list[tuple]) -> list[tuple[str, str, int]]:
+        """Insert `rows`; return (transaction_id, stored payload_hash, stored ingested_at) of those skipped."""
+        cursor, chunk = self.cursor, self.chunk
+        # New rowids exceed the current maximum (the write lock is held), so rows with id <= last_id are
+        # exactly the ones that existed before this batch.
+        last_id = cursor.execute("SELECT max(id) FROM usage_events").fetchone()[0] or 0
+        before = self.raw.total_changes
+        whole = len(rows) - len(rows) % chunk
+        if whole:
+            flat = [list(chain.from_iterable(rows[i : i + chunk])) for i in range(0, whole, chunk)]
+            cursor.executemany(self._insert(chunk), flat)
+        if whole < len(rows):
+            cursor.execute(self._insert(len(rows) - whole), list(chain.from_iterable(rows[whole:])))
+        if self.raw.total_changes - before == len(rows):
+            return []
+        tenant_id = rows[0][0]
+        found: list[tuple[str, str, int]] = []
+        for start in range(0, len(rows), 500):
+            tids = [row[1] for row in rows[start : start + 500]]
+            found += cursor.execute(
+                "SELECT transaction_id, payload_hash, ingested_at FROM usage_events WHERE tenant_id = ? "
+                f"AND id <= ? AND transaction_id IN ({', '.join('?' * len(tids))})",
+                (tenant_id, last_id, *tids),
+            ).fetchall()
+        return found
+
+
+class _PostgresWriter:
+    """COPY into a temporary table, then one INSERT ... SELECT ... ON CONFLICT DO NOTHING per batch."""
+
+    def __init__(self, conn: Connection):
+        self.raw = conn.connection.driver_connection
+        self.cursor = self.raw.cursor()
+        self.cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _usage_ingest (tenant_id bigint, transaction_id text, "
+            "customer_id bigint, meter_id bigint, ts bigint, quantity bigint, distinct_value text, dims text, "
+            "properties text, payload_hash text, late smallint, ingested_at bigint) ON COMMIT DROP"
+        )
+
+    def write(self, rows: list[tuple]) -> list[tuple[str, str, int]]:
+        cursor = self.cursor
+        cursor.execute("TRUNCATE _usage_ingest")
+        with cursor.copy(f"COPY _usage_ingest ({_COLUMNS}) FROM STDIN") as copy:
+            write_row = copy.write_row
+            for row in rows:
+                write_row(row)
+        cursor.execute(
+            f"INSERT INTO usage_events ({_COLUMNS}) SELECT {_COLUMNS} FROM _usage_ingest "
+            "ON CONFLICT (tenant_id, transaction_id) DO NOTHING RETURNING transaction_id"
+        )
+        inserted = {tid for (tid,) in cursor.fetchall()}
+        if len(inserted) == len(rows):
+            return []
+        skipped = [row[1] for row in rows if row[1] not in inserted]
+        cursor.execute(
+            "SELECT transaction_id, payload_hash, ingested_at FROM usage_events "
+            "WHERE tenant_id = %s AND transaction_id = ANY(%s)",
+            (rows[0][0], skipped),
+        )
+        return cursor.fetchall()

@@ -1,0 +1,63 @@
+"""Engine creation and schema migration for the two supported backends (SQLite embedded, PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, inspect
+
+DEFAULT_URL = "sqlite:///invoiceflow.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def database_url(url: str | None = None) -> str:
+    """The URL to use: explicit, else INVOICEFLOW_DATABASE_URL, else a SQLite file in the working directory."""
+    url = url or os.environ.get("INVOICEFLOW_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def make_engine(url: str | None = None) -> Engine:
+    url = database_url(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # SQLite's default driver opens transactions lazily; take the write lock at BEGIN instead, so two
+        # writers queue on busy_timeout rather than failing with "database is locked" mid-transaction.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache: unique-index inserts stay in memory
+    cur.execute("PRAGMA temp_store=MEMORY")
+    cur.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the latest revision (idempotent; the same migrations run on both backends)."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def is_migrated(engine: Engine) -> bool:
+    return inspect(engine).has_table("alembic_version")

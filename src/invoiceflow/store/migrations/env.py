@@ -1,0 +1,13 @@
+"""Alembic environment: migrations run on the engine handed in by invoiceflow.store.db (or a URL)."""
+
+from alembic import context
+
+from invoiceflow.store.db import make_engine
+from invoiceflow.store.tables import metadata
+
+config = context.config
+engine = config.attributes.get("engine") or make_engine(config.get_main_option("sqlalchemy.url") or None)
+
+with engine.begin() as connection:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    context.run_migrations()
