@@ -11,8 +11,10 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterator
 
+from invoiceflow.rating.result import plain
+
 TENANT = "demo"
-PERIOD = "2026-10"
+PERIODS = ("2026-09", "2026-10")
 SEED = 20261101
 
 # (legal entity, currency, country, price factor, customer time zones)
@@ -36,7 +38,7 @@ METERS = [
 
 def _p(value: str, factor: Decimal, currency: str) -> str:
     scaled = Decimal(value) * factor
-    return str(scaled.quantize(Decimal(1)) if currency == "JPY" and scaled >= 1 else scaled.normalize())
+    return plain(scaled.quantize(Decimal(1)) if currency == "JPY" and scaled >= 1 else scaled)
 
 
 def _plans(currency: str, factor: Decimal) -> list[dict[str, Any]]:
@@ -82,8 +84,12 @@ def _plans(currency: str, factor: Decimal) -> list[dict[str, Any]]:
     ]
 
 
-def catalog(customers: int = 300) -> dict[str, Any]:
-    """The demo tenant as one declarative document (what `invoiceflow apply` takes)."""
+def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
+    """The demo tenant as one declarative document (what `invoiceflow apply` takes).
+
+    `amended` adds what happens in mid-October: upgrades effective Oct 15 and immediate cancellations on
+    Oct 20, which settle fees already billed in advance with credit notes and prorated charges.
+    """
     rng = random.Random(SEED)
     doc: dict[str, list] = {k: [] for k in ("legal_entities", "customers", "products", "meters", "plans",
                                             "contracts", "subscriptions", "prepaid_credits")}
@@ -117,7 +123,7 @@ def catalog(customers: int = 300) -> dict[str, Any]:
         if kind == "scale":
             version["minimum_commitment"] = _p("1500", MARKETS[i % len(MARKETS)][3], currency)
         versions = [version]
-        if kind == "growth" and i % 3 == 0:  # mid-October upgrade
+        if amended and kind == "growth" and i % 3 == 0:  # mid-October upgrade
             versions.append({"effective_from": "2026-10-15", "plan": f"scale-{currency.lower()}"})
         doc["contracts"].append({"code": f"ctr-{i:04d}", "customer": code, "currency": currency,
                                  "versions": versions})
@@ -128,7 +134,7 @@ def catalog(customers: int = 300) -> dict[str, Any]:
         }
         if i % 11 == 0:
             sub["trial_end"] = (start + timedelta(days=14)).isoformat()
-        if i % 17 == 5:
+        if amended and i % 17 == 5:
             sub["end_date"], sub["cancel_mode"] = "2026-10-20", "immediate"
         doc["subscriptions"].append(sub)
         if i % 9 == 0:
@@ -161,8 +167,8 @@ def usage(customers: int = 300, per_customer: int = 60) -> Iterator[dict[str, An
                 event["value"] = str(rng.randrange(10, 900))
             elif metric == "active_users":
                 event["properties"]["user_id"] = f"u{rng.randrange(40)}"
-            elif metric == "seats":
-                event["value"] = rng.choice(["1", "1", "-1"])
+            elif metric == "seats":  # seats added over time; the level is time-weighted over the month
+                event["value"] = rng.choice(["1", "1", "2"])
             elif metric == "nodes":
                 event["value"] = str(rng.randrange(1, 12))
             elif metric == "payments":
@@ -172,6 +178,6 @@ def usage(customers: int = 300, per_customer: int = 60) -> Iterator[dict[str, An
 
 def late_usage(customers: int = 300) -> Iterator[dict[str, Any]]:
     """Events that arrive after October was invoiced: stored and reported as late, never billed silently."""
-    for i in range(0, customers, 12):
+    for i in range(0, customers, 10):
         yield {"transaction_id": f"late-{i:04d}", "customer": f"cus-{i:04d}", "metric": "api_calls",
                "timestamp": "2026-10-30T12:00:00Z", "properties": {"region": "eu"}}

@@ -26,7 +26,7 @@ from invoiceflow.billing.persist import advance_usage_cursors, write_documents
 from invoiceflow.billing.schedule import due_work, periods
 from invoiceflow.billing.usage import UsageWindow, usage_windows
 from invoiceflow.clock import Clock, SystemClock
-from invoiceflow.errors import ValidationError
+from invoiceflow.errors import InvoiceflowError, ValidationError
 from invoiceflow.metering.aggregate import Window, aggregate_windows, transaction_amounts
 from invoiceflow.store.tables import bill_runs, subscriptions, usage_events
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
@@ -43,6 +43,7 @@ class BillRunReport:
     totals: dict[tuple[str, str], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     count_by: Counter = field(default_factory=Counter)
     late_events: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (subscription code, reason): nothing billed
 
     @property
     def invoices(self) -> int:
@@ -56,6 +57,7 @@ class BillRunReport:
         return {
             "bill_run_id": self.bill_run_id, "as_of": self.as_of.isoformat(), "subscriptions": self.subscriptions,
             "invoices": self.invoices, "credit_notes": self.credit_notes, "late_events": self.late_events,
+            "failures": [{"subscription": code, "reason": reason} for code, reason in self.failures],
             "totals": [{"document_type": t, "currency": c, "count": self.count_by[(t, c)], "total": str(v)}
                        for (t, c), v in sorted(self.totals.items())],
         }
@@ -132,22 +134,34 @@ def _bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Cl
     balances = CreditBalances(conn, sorted({p[0].customer_id for p in plans}))
     documents: list[DocumentDraft] = []
     cursors = []
+    billed_subs = set()
     for sub, work, served, lower in plans:
-        for item in work:
-            result = assemble_point(
-                sub, item, served, billed[sub.id], lower, aggregates, transactions,
-                balances.available(sub.customer_id, item.point),
-            )
-            balances.draw(sub.customer_id, result.credit_used)
-            documents += [d for d in (result.invoice, result.credit_note) if d is not None]
+        try:
+            documents += _assemble(sub, work, served, billed[sub.id], lower, aggregates, transactions, balances)
+            billed_subs.add(sub.id)
+        except InvoiceflowError as exc:  # one subscription's bad data never blocks the rest of the run
+            report.failures.append((sub.code, str(exc)))
     for window in windows:
-        cursors.append((window.customer_id, window.meter_id, window.end_micros))
+        if window.subscription_id in billed_subs:
+            cursors.append((window.customer_id, window.meter_id, window.end_micros))
     write_documents(conn, tenant_id, run_id, clock.now(), documents)
     advance_usage_cursors(conn, tenant_id, cursors)
     for doc in documents:
         report.documents[doc.document_type] += 1
         report.totals[(doc.document_type, doc.currency)] += doc.total
         report.count_by[(doc.document_type, doc.currency)] += 1
+
+
+def _assemble(sub, work, served, billed, lower, aggregates, transactions, balances) -> list[DocumentDraft]:
+    """All points of one subscription; credit draws are committed to `balances` only if every point succeeds."""
+    documents, drawn = [], Decimal(0)
+    for item in work:
+        available = balances.available(sub.customer_id, item.point) - drawn
+        result = assemble_point(sub, item, served, billed, lower, aggregates, transactions, available)
+        drawn += result.credit_used
+        documents += [d for d in (result.invoice, result.credit_note) if d is not None]
+    balances.draw(sub.customer_id, drawn)
+    return documents
 
 
 def _measure(conn, tenant_id: int, windows: list[UsageWindow]):

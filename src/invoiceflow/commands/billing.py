@@ -7,6 +7,7 @@ from datetime import date
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 
 from invoiceflow.billing.queries import invoice_detail, list_invoices
@@ -72,6 +73,8 @@ def print_report(report: BillRunReport) -> None:
         f"subscriptions scanned: {report.subscriptions}  invoices: {report.invoices}  "
         f"credit notes: {report.credit_notes}  late events (stored, not billed): {report.late_events}"
     )
+    for code, reason in report.failures:
+        console.print(f"[red]not billed:[/red] {code}: {escape(reason)}", highlight=False)
 
 
 @invoices_app.command("list")

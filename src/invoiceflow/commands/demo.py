@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -36,7 +37,7 @@ def demo_command(
     events: int = typer.Option(60, "--events-per-customer", min=1),
     database: str = DatabaseOption,
 ) -> None:
-    """Seed the 'demo' tenant, ingest two months of usage, bill October 2026 and summarise."""
+    """Seed the 'demo' tenant, ingest two months of usage, bill September, amend, bill October, summarise."""
     with reported_errors():
         engine = open_engine(database)
         clock = SystemClock()
@@ -44,28 +45,38 @@ def demo_command(
         with engine.begin() as conn:
             tid = tenant_id(conn, demo.TENANT)
             applied = apply_document(conn, tid, demo.catalog(customers))
-        created = sum(applied.created.values())
-        console.print(f"1. catalog applied: {created} records created, {sum(applied.unchanged.values())} unchanged "
-                      f"({customers} customers, 4 currencies incl. JPY, 7 meters, 20 plans)")
-        total_events = customers * events
+        console.print(f"1. catalog applied: {sum(applied.created.values())} records created, "
+                      f"{sum(applied.unchanged.values())} unchanged ({customers} customers in USD, EUR, GBP and JPY "
+                      "across 7 time zones; 7 meters; 20 plans covering every charge model)")
         with _progress() as progress, engine.begin() as conn:
-            task = progress.add_task("usage events", total=total_events)
+            task = progress.add_task("usage events", total=customers * events)
             ingested = ingest_events(conn, tid, demo.usage(customers, events),
                                      ingested_at_micros=to_epoch_micros(clock.now()),
                                      on_progress=lambda n: progress.update(task, completed=n))
         console.print(f"2. usage ingested: {ingested.inserted} new, {ingested.duplicates} duplicates ignored")
-        with _progress() as progress:
-            task = progress.add_task("bill run", total=None)
-            report = run_bill_run(engine, as_of=as_of_for_period(demo.PERIOD), tenant=demo.TENANT,
-                                  label=demo.PERIOD, clock=clock,
-                                  on_progress=lambda done, total: progress.update(task, completed=done, total=total))
-        console.print(f"3. bill run {report.bill_run_id} for {demo.PERIOD}: {report.invoices} invoices and "
-                      f"{report.credit_notes} credit notes created")
+        _bill(engine, clock, demo.PERIODS[0], "3.")
+        with engine.begin() as conn:
+            amended = apply_document(conn, tid, demo.catalog(customers, amended=True))
+        console.print(f"4. mid-October changes applied: {amended.created['contract_versions']} upgrades effective "
+                      f"Oct 15, {amended.updated['subscriptions']} immediate cancellations on Oct 20")
+        _bill(engine, clock, demo.PERIODS[1], "5.")
         with engine.begin() as conn:
             late = ingest_events(conn, tid, demo.late_usage(customers), ingested_at_micros=to_epoch_micros(clock.now()))
-        console.print(f"4. late usage: {late.inserted} events for the invoiced October arrived afterwards; stored "
-                      f"as late ({late.late} flagged), not billed silently")
+        console.print(f"6. late usage: {late.received} events for the invoiced October arrived afterwards: "
+                      f"{late.late} stored as late (reported, never billed silently)")
         _summary(engine, tid)
+
+
+def _bill(engine, clock, period: str, step: str) -> None:
+    with _progress() as progress:
+        task = progress.add_task(f"bill run {period}", total=None)
+        report = run_bill_run(engine, as_of=as_of_for_period(period), tenant=demo.TENANT, label=period,
+                              clock=clock,
+                              on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    console.print(f"{step} bill run {report.bill_run_id} for {period}: {report.invoices} invoices and "
+                  f"{report.credit_notes} credit notes created")
+    for code, reason in report.failures:
+        console.print(f"   [red]not billed:[/red] {code}: {escape(reason)}", highlight=False)
 
 
 def _summary(engine, tid: int) -> None:
@@ -78,7 +89,7 @@ def _summary(engine, tid: int) -> None:
     for doc_type, currency, total in rows:
         totals[(doc_type, currency)][0] += 1
         totals[(doc_type, currency)][1] += total
-    table = Table(title="Demo tenant: documents in the database")
+    table = Table(title="Demo tenant: documents in the database (all drafts)")
     for col in ("document", "currency", "count", "total"):
         table.add_column(col, justify="right" if col in ("count", "total") else "left")
     for (doc_type, currency), (count, amount) in sorted(totals.items()):

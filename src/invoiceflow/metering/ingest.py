@@ -32,6 +32,7 @@ from invoiceflow.store.tables import customer_accounts, customers, meters, usage
 
 MAX_PROBLEMS = 1_000
 LATE_SAMPLES = 5
+_ON_CONFLICT = "ON CONFLICT (tenant_id, transaction_id) DO NOTHING"
 _COLUMNS = ", ".join(ROW_COLUMNS)
 _meter_of = itemgetter(3)
 
@@ -258,7 +259,7 @@ class _SqliteWriter:
     @staticmethod
     def _insert(rows: int) -> str:
         values = ", ".join([f"({', '.join('?' * len(ROW_COLUMNS))})"] * rows)
-        return f"INSERT INTO usage_events ({_COLUMNS}) VALUES {values} ON CONFLICT (tenant_id, transaction_id) DO NOTHING"
+        return f"INSERT INTO usage_events ({_COLUMNS}) VALUES {values} {_ON_CONFLICT}"
 
     def write(self, rows: list[tuple]) -> list[tuple[str, str, int]]:
         """Insert `rows`; return (transaction_id, stored payload_hash, stored ingested_at) of those skipped."""
@@ -308,7 +309,7 @@ class _PostgresWriter:
                 write_row(row)
         cursor.execute(
             f"INSERT INTO usage_events ({_COLUMNS}) SELECT {_COLUMNS} FROM _usage_ingest "
-            "ON CONFLICT (tenant_id, transaction_id) DO NOTHING RETURNING transaction_id"
+            f"{_ON_CONFLICT} RETURNING transaction_id"
         )
         inserted = {tid for (tid,) in cursor.fetchall()}
         if len(inserted) == len(rows):

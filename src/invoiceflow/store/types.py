@@ -20,7 +20,8 @@ class ExactDecimal(TypeDecorator):
 
     def load_dialect_impl(self, dialect):
         if dialect.name == "postgresql":
-            return dialect.type_descriptor(Numeric(38, 12, asdecimal=True))
+            # unconstrained NUMERIC keeps each value's own scale: 40.90 reads back as 40.90
+            return dialect.type_descriptor(Numeric(asdecimal=True))
         return dialect.type_descriptor(String(64))
 
     def process_bind_param(self, value: Any, dialect):
