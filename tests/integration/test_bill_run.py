@@ -154,3 +154,15 @@ def test_retroactive_amendment_is_refused_and_nothing_written(engine):
     assert versions == 3  # one per contract: the refused amendment left nothing behind
     with engine.begin() as conn:
         assert apply_document(conn, tid, load_document(CATALOG)).changed is False
+
+
+def test_an_earlier_as_of_after_a_later_run_changes_nothing(engine):
+    doc = load_document(CATALOG)
+    doc["subscriptions"][0]["trial_end"] = "2026-01-25"
+    _seed(engine, doc)
+    later = run_bill_run(engine, as_of=date(2026, 4, 1))
+    earlier = run_bill_run(engine, as_of=date(2026, 2, 1))
+    assert later.invoices > 0 and (earlier.invoices, earlier.credit_notes) == (0, 0)
+    first = _docs(engine, "globex")[0]
+    # the trial waives Jan 15-24: billed in advance on Jan 15, the fee is 7/31 of 31.00 less 10% welcome
+    assert (first["billing_date"], first["total"]) == (date(2026, 1, 15), Decimal("6.30"))

@@ -265,3 +265,14 @@ def test_cli_reports_header_problems_and_unknown_tenant(engine, db_url, tmp_path
     unknown = tmp_path / "usage.txt"
     unknown.write_text("")
     assert run(db_url, unknown).exit_code == 2
+
+
+def test_in_memory_sqlite_writes_from_the_calling_thread():
+    from invoiceflow.store.db import make_engine, migrate
+
+    engine = make_engine("sqlite://")
+    migrate(engine)
+    ids = seed(engine)
+    report = ingest(engine, ids["tenant"], [ev("a"), ev("b"), ev("a")], batch_size=1)
+    assert (report.inserted, report.duplicates) == (2, 1)
+    assert stored(engine) == [("a",), ("b",)]

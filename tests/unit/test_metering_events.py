@@ -59,6 +59,7 @@ BAD = [
     ("numeric transaction id", event(transaction_id=5), "transaction_id", "must be a string, not int"),
     ("transaction id too long", event(transaction_id="x" * 129), "transaction_id", "at most 128"),
     ("transaction id with NUL", event(transaction_id="a\x00b"), "transaction_id", "NUL"),
+    ("transaction id with lone surrogate", event(transaction_id="a\ud800"), "transaction_id", "surrogates"),
     ("both customer refs", event(external_account_id="tel-1"), "customer", "not both"),
     ("no customer ref", event(customer=DROP), "customer", "required"),
     ("unknown customer", event(customer="nobody"), "customer", "unknown customer 'nobody'"),
@@ -245,13 +246,14 @@ GOOD = [
     event(metric="requests", value=DROP),
     event(metric="seats", value=-4),
     event(metric="gauge", timestamp="2026-10-03T14:00:00.5+02:00"),
+    event(transaction_id="ünïcode-€"),
 ]
 
 
 @pytest.mark.parametrize("raw", GOOD)
 def test_fast_path_takes_plain_events_and_agrees_with_full_validation(raw):
     subject = parser(billed_through={(1, 10): NOON_MICROS + 1})
-    assert subject._fast(raw) is not None
+    assert (subject._fast(raw) is not None) == raw["transaction_id"].isascii()  # others are re-checked in full
     assert subject.parse(raw, 0) == subject.validate(raw, 0)
 
 

@@ -18,7 +18,6 @@ from invoiceflow.billing.schedule import PointWork
 from invoiceflow.billing.terms import DiscountTerms, SubscriptionTerms, VersionTerms
 from invoiceflow.billing.usage import usage_lines
 from invoiceflow.rating.adjustments import apply_discount, draw_down_credits
-from invoiceflow.rating.periods import Period
 
 ZERO = Decimal(0)
 
@@ -33,7 +32,6 @@ class PointDocuments:
 def assemble_point(
     sub: SubscriptionTerms,
     work: PointWork,
-    served: list[Period],
     billed: BilledDays,
     lower: date,
     aggregates: Mapping[tuple, Sequence[Any]],
@@ -44,10 +42,10 @@ def assemble_point(
     invoice = _document(sub, INVOICE, work.point)
     credit_note = _document(sub, CREDIT_NOTE, work.point)
     if work.arrears is not None:
-        arrears = owed_days(sub, [work.arrears], "arrears", work.arrears.start, work.arrears.end)
+        arrears = owed_days(sub, "arrears", work.arrears.start, work.arrears.end, served=[work.arrears])
         invoice.lines += [line for _, line in fee_lines(sub, arrears, "fee_arrears")]
         invoice.lines += usage_lines(sub, work.arrears, aggregates, transactions)
-    charges, credits = settle_advance(sub, served, billed, lower, work.advance_horizon or work.point)
+    charges, credits = settle_advance(sub, billed, lower, work.advance_horizon or work.point)
     invoice.lines += [line for _, line in charges]
     credit_note.lines += [line for _, line in credits]
     for key, line in charges:

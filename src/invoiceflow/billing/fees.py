@@ -21,7 +21,7 @@ from invoiceflow.billing.drafts import LineDraft
 from invoiceflow.billing.terms import ChargeTerms, SubscriptionTerms, VersionTerms
 from invoiceflow.money import round_amount
 from invoiceflow.rating.charge_models import rate
-from invoiceflow.rating.periods import Period, prorate
+from invoiceflow.rating.periods import Period, billing_periods, prorate
 
 Key = tuple[str, int]  # (charge code, contract version id)
 
@@ -45,11 +45,14 @@ class BilledDays:
 
 
 def owed_days(
-    sub: SubscriptionTerms, served: list[Period], timing: str, lower: date, upper: date
+    sub: SubscriptionTerms, timing: str, lower: date, upper: date, served: list[Period] | None = None
 ) -> dict[Key, set[int]]:
-    """Days in [lower, upper) on which each recurring fee with `timing` is owed."""
+    """Days in [lower, upper) on which each recurring fee with `timing` is owed (within `served`, if given)."""
     owed: dict[Key, set[int]] = defaultdict(set)
     floor = max(lower, sub.trial_end or lower)
+    if served is None:
+        served = list(billing_periods(start=sub.start, end=sub.end, interval=sub.interval, anchor=sub.anchor,
+                                      until=upper))
     for period in served:
         start, end = max(period.start, floor), min(period.end, upper)
         if start >= end:
@@ -121,7 +124,7 @@ def _fee_line(
 
 
 def settle_advance(
-    sub: SubscriptionTerms, served: list[Period], billed: BilledDays, lower: date, charge_until: date
+    sub: SubscriptionTerms, billed: BilledDays, lower: date, charge_until: date
 ) -> tuple[list[tuple[Key, LineDraft]], list[tuple[Key, LineDraft]]]:
     """(charges, credits) that bring advance fees from `lower` on in line with what is owed.
 
@@ -129,7 +132,7 @@ def settle_advance(
     """
     floor, limit = lower.toordinal(), charge_until.toordinal()
     last_billed = max((max(d) for d in billed.days.values() if d), default=limit - 1)
-    owed = owed_days(sub, served, "advance", lower, date.fromordinal(max(limit, last_billed + 1)))
+    owed = owed_days(sub, "advance", lower, date.fromordinal(max(limit, last_billed + 1)))
     to_charge = {k: {day for day in d if day < limit} - billed.days.get(k, set()) for k, d in owed.items()}
     to_credit = {k: {day for day in d if day >= floor} - owed.get(k, set()) for k, d in billed.days.items()}
     charges = fee_lines(sub, {k: d for k, d in to_charge.items() if d}, "fee_advance")

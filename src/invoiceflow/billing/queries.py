@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from invoiceflow.errors import NotFound
+from invoiceflow.store.db import reader
 from invoiceflow.store.tables import customers, invoice_lines, invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
 
@@ -15,7 +16,7 @@ def list_invoices(
     engine: Engine, *, tenant: str = "default", customer: str | None = None, status: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         tid = resolve_tenant(conn, tenant, create=False)
         query = (
             select(invoices, customers.c.code.label("customer"))
@@ -32,7 +33,7 @@ def list_invoices(
 
 
 def invoice_detail(engine: Engine, invoice_id: int, *, tenant: str = "default") -> dict[str, Any]:
-    with engine.connect() as conn:
+    with reader(engine).connect() as conn:
         tid = resolve_tenant(conn, tenant, create=False)
         row = conn.execute(
             select(invoices, customers.c.code.label("customer"))

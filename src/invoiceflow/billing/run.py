@@ -23,7 +23,7 @@ from invoiceflow.billing.assemble import assemble_point
 from invoiceflow.billing.drafts import CREDIT_NOTE, DocumentDraft
 from invoiceflow.billing.load import CatalogCache, CreditBalances, billed_advance_days, billed_points, load_batch
 from invoiceflow.billing.persist import advance_usage_cursors, write_documents
-from invoiceflow.billing.schedule import due_work, periods
+from invoiceflow.billing.schedule import due_work
 from invoiceflow.billing.usage import UsageWindow, usage_windows
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.errors import InvoiceflowError, ValidationError
@@ -119,25 +119,23 @@ def _bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Cl
     for sub in batch:
         work = due_work(sub, as_of, points.get(sub.id, set()))
         if work:
-            served = periods(sub, as_of + timedelta(days=1))
-            lower = sub.nominal_period(work[0].point)[0]
-            plans.append((sub, work, served, lower))
+            plans.append((sub, work, sub.nominal_period(work[0].point)[0]))
     if not plans:
         return
     windows: list[UsageWindow] = []
-    for sub, work, _served, _lower in plans:
+    for sub, work, _lower in plans:
         for item in work:
             if item.arrears is not None:
                 windows += usage_windows(sub, item.arrears)
     aggregates, transactions = _measure(conn, tenant_id, windows)
-    billed = billed_advance_days(conn, [p[0].id for p in plans], min(p[3] for p in plans))
+    billed = billed_advance_days(conn, [p[0].id for p in plans], min(p[2] for p in plans))
     balances = CreditBalances(conn, sorted({p[0].customer_id for p in plans}))
     documents: list[DocumentDraft] = []
     cursors = []
     billed_subs = set()
-    for sub, work, served, lower in plans:
+    for sub, work, lower in plans:
         try:
-            documents += _assemble(sub, work, served, billed[sub.id], lower, aggregates, transactions, balances)
+            documents += _assemble(sub, work, billed[sub.id], lower, aggregates, transactions, balances)
             billed_subs.add(sub.id)
         except InvoiceflowError as exc:  # one subscription's bad data never blocks the rest of the run
             report.failures.append((sub.code, str(exc)))
@@ -152,12 +150,12 @@ def _bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Cl
         report.count_by[(doc.document_type, doc.currency)] += 1
 
 
-def _assemble(sub, work, served, billed, lower, aggregates, transactions, balances) -> list[DocumentDraft]:
+def _assemble(sub, work, billed, lower, aggregates, transactions, balances) -> list[DocumentDraft]:
     """All points of one subscription; credit draws are committed to `balances` only if every point succeeds."""
     documents, drawn = [], Decimal(0)
     for item in work:
         available = balances.available(sub.customer_id, item.point) - drawn
-        result = assemble_point(sub, item, served, billed, lower, aggregates, transactions, available)
+        result = assemble_point(sub, item, billed, lower, aggregates, transactions, available)
         drawn += result.credit_used
         documents += [d for d in (result.invoice, result.credit_note) if d is not None]
     balances.draw(sub.customer_id, drawn)

@@ -44,7 +44,9 @@ def demo_command(
         console.print(f"[bold]invoiceflow demo[/bold] — tenant '{demo.TENANT}' on {engine.url.render_as_string()}")
         with engine.begin() as conn:
             tid = tenant_id(conn, demo.TENANT)
-            applied = apply_document(conn, tid, demo.catalog(customers))
+            # A rerun starts from the amended document: amendments are never taken back.
+            rerun = conn.execute(select(invoices.c.id).where(invoices.c.tenant_id == tid).limit(1)).first()
+            applied = apply_document(conn, tid, demo.catalog(customers, amended=rerun is not None))
         console.print(f"1. catalog applied: {sum(applied.created.values())} records created, "
                       f"{sum(applied.unchanged.values())} unchanged ({customers} customers in USD, EUR, GBP and JPY "
                       "across 7 time zones; 7 meters; 20 plans covering every charge model)")

@@ -201,8 +201,8 @@ class EventParser:
         bad: list[tuple[str, str]] = []
         get = raw.get
         tid = get("transaction_id")
-        if type(tid) is not str or not 0 < len(tid) <= MAX_TRANSACTION_ID or "\x00" in tid:
-            bad.append(("transaction_id", _transaction_id_problem(tid)))
+        if problem := _transaction_id_problem(tid):
+            bad.append(("transaction_id", problem))
         expected = ", ".join(sorted(FIELDS))
         bad += [(str(key), f"unknown field (expected: {expected})") for key in raw if key not in FIELDS]
         customer_id, ref_kind, ref = self._customer(get("customer"), get("external_account_id"), bad)
@@ -268,11 +268,16 @@ class EventParser:
 
 
 def _transaction_id_problem(tid: Any) -> str:
+    """What is wrong with a transaction id, or "" (NUL and lone surrogates cannot be stored as text)."""
     if tid is None or tid == "":
         return "required (a non-empty string that identifies the event for deduplication)"
     if type(tid) is not str:
         return f"must be a string, not {type(tid).__name__}"
-    return "must not contain NUL characters" if "\x00" in tid else f"is {len(tid)} characters long (at most 128)"
+    if len(tid) > MAX_TRANSACTION_ID:
+        return f"is {len(tid)} characters long (at most {MAX_TRANSACTION_ID})"
+    if "\x00" in tid or not tid.isascii() and any("\ud800" <= char <= "\udfff" for char in tid):
+        return "must not contain NUL characters or unpaired surrogates"
+    return ""
 
 
 def _measure(
@@ -326,7 +331,7 @@ def _fast_path(parser: EventParser) -> Callable[[Any], tuple | None]:
             return None
         get = raw.get
         tid, ref, metric, ts_raw = get("transaction_id"), get("customer"), get("metric"), get("timestamp")
-        if type(tid) is not str or not 0 < len(tid) <= MAX_TRANSACTION_ID or "\x00" in tid:
+        if type(tid) is not str or not 0 < len(tid) <= MAX_TRANSACTION_ID or "\x00" in tid or not tid.isascii():
             return None
         if ref is not None:
             ref_kind, customer_id = "customer", customers.get(ref)

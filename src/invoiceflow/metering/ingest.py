@@ -14,10 +14,9 @@ ignored and counted) from a reused transaction id (different payload, an error).
 from __future__ import annotations
 
 import sqlite3
-
 from collections import Counter
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from itertools import chain
@@ -78,14 +77,14 @@ def ingest_records(
 ) -> IngestReport:
     """Ingest (position, event) pairs, e.g. from `metering.files.read_events`; a Problem item is a bad line."""
     reference = load_reference(conn, tenant_id)
-    parser = EventParser(
-        tenant_id, ingested_at_micros=ingested_at_micros, record_label=record_label, **reference
-    )
+    parser = EventParser(tenant_id, ingested_at_micros=ingested_at_micros, record_label=record_label, **reference)
     meter_codes = {m.id: m.code for m in reference["meters"].values()}
     # One writer thread: the driver releases the GIL while the database works, so the next batch is
     # validated while the previous one is written. At most one batch is in flight, in input order.
+    writer = _writer(conn)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ingest") as pool:
-        run = _Run(_writer(conn), pool, record_label, ingested_at_micros, meter_codes)
+        executor = pool if writer.shareable(pool) else _Inline()
+        run = _Run(writer, executor, record_label, ingested_at_micros, meter_codes)
         received = _consume(run, parser.parse, records, batch_size, on_progress)
     return run.report(received)
 
@@ -182,7 +181,8 @@ class _Run:
         if row[9] == prior[9]:
             self.duplicates += 1
             return
-        message = f"reuses transaction_id {row[1]!r} of {self.label(prior_position, row[1])} with a different payload"
+        earlier = self.label(prior_position, row[1])
+        message = f"reuses transaction_id {row[1]!r} of {earlier} with a different payload"
         self.problems(position, [Problem(self.label(position, row[1]), "transaction_id", message)])
 
     def flush(self, batch: dict[str, int], rows: list[tuple], positions: list[int]) -> None:
@@ -229,9 +229,19 @@ class _Run:
                 found.append(Problem("", "", f"... and {self.problem_count - len(found)} more problems"))
             raise IngestError(found)
         by_meter = {self.meter_codes[mid]: n for mid, n in sorted(self.by_meter.items()) if n}
-        return IngestReport(
-            received, self.inserted, self.duplicates, self.late, tuple(self.late_samples), by_meter
-        )
+        return IngestReport(received, self.inserted, self.duplicates, self.late, tuple(self.late_samples), by_meter)
+
+
+class _Inline(Executor):
+    """Runs each write at once, in the calling thread (for connections bound to their thread)."""
+
+    def submit(self, fn, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed back through the future, as a pool would
+            future.set_exception(exc)
+        return future
 
 
 def _iso(micros: int) -> str:
@@ -255,6 +265,14 @@ class _SqliteWriter:
         self.raw = conn.connection.driver_connection
         self.cursor = self.raw.cursor()
         self.chunk = min(2_000, self.raw.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(ROW_COLUMNS))
+
+    def shareable(self, pool: Executor) -> bool:
+        """False for in-memory databases, whose driver connection refuses use from another thread."""
+        try:
+            pool.submit(lambda: self.raw.execute("SELECT 1").fetchall()).result()
+        except sqlite3.ProgrammingError:
+            return False
+        return True
 
     @staticmethod
     def _insert(rows: int) -> str:
@@ -299,6 +317,9 @@ class _PostgresWriter:
             "customer_id bigint, meter_id bigint, ts bigint, quantity bigint, distinct_value text, dims text, "
             "properties text, payload_hash text, late smallint, ingested_at bigint) ON COMMIT DROP"
         )
+
+    def shareable(self, pool: Executor) -> bool:
+        return True  # psycopg connections are thread-safe
 
     def write(self, rows: list[tuple]) -> list[tuple[str, str, int]]:
         cursor = self.cursor

@@ -28,11 +28,20 @@ def make_engine(url: str | None = None) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_pragmas)
-        # SQLite's default driver opens transactions lazily; take the write lock at BEGIN instead, so two
-        # writers queue on busy_timeout rather than failing with "database is locked" mid-transaction.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def reader(engine: Engine) -> Engine:
+    """The same engine for read-only work: on SQLite its transactions never wait for the write lock."""
+    return engine.execution_options(readonly=True)
+
+
+def _sqlite_begin(conn) -> None:
+    # Writers take the write lock at BEGIN, so two writers queue on busy_timeout instead of failing with
+    # "database is locked" halfway through; readers (WAL snapshots) never wait for it.
+    conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("readonly") else "BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
