@@ -261,6 +261,7 @@ def ingest(engine: Engine, tenant: int, customers_n: int, count: int, chunk: int
     """All events through `ingest_events`, one transaction per `chunk` events; the generator runs inline."""
     stream = usage_events(customers_n, count)
     chunks, totals = [], {"inserted": 0, "duplicates": 0, "late": 0}
+    load_before, cpu_before = os.getloadavg()[0], time.process_time()
     started = time.perf_counter()
     done = 0
     while done < count:
@@ -275,7 +276,10 @@ def ingest(engine: Engine, tenant: int, customers_n: int, count: int, chunk: int
             totals[key] += getattr(report, key)
         log(f"  ingested {done:,}/{count:,} ({size / seconds:,.0f} events/s this chunk)")
     seconds = time.perf_counter() - started
-    return {"events": count, "seconds": seconds, "events_per_s": count / seconds, "chunks": chunks, **totals}
+    cpu = time.process_time() - cpu_before
+    return {"events": count, "seconds": seconds, "events_per_s": count / seconds, "cpu_seconds": cpu,
+            "events_per_cpu_s": count / cpu, "load_1min": [load_before, os.getloadavg()[0]], "chunks": chunks,
+            **totals}
 
 
 # -- 3. bill run ---------------------------------------------------------------------------------------------------
@@ -287,6 +291,7 @@ def bill_run_subprocess(url: str, workdir: Path) -> dict[str, Any]:
            "--json"]
     env = {**os.environ, "INVOICEFLOW_DATABASE_URL": url}
     out_path = workdir / f"bill-run-{os.getpid()}.json"
+    load_before = os.getloadavg()[0]
     with open(out_path, "w") as out:
         started = time.perf_counter()
         child = subprocess.Popen(cmd, stdout=out, env=env, cwd=workdir)
@@ -298,7 +303,8 @@ def bill_run_subprocess(url: str, workdir: Path) -> dict[str, Any]:
     report = json.loads(out_path.read_text())
     out_path.unlink()
     return {"wall_seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024, "report": report,
-            "user_cpu_seconds": usage.ru_utime, "system_cpu_seconds": usage.ru_stime}
+            "user_cpu_seconds": usage.ru_utime, "system_cpu_seconds": usage.ru_stime,
+            "load_1min": [load_before, os.getloadavg()[0]]}
 
 
 def bill_run_written(engine: Engine, run_id: int) -> dict[str, Any]:
@@ -493,6 +499,7 @@ def run_backend(backend: str, args: argparse.Namespace, customers_n: int, events
         if with_floor:
             result["floor"] = floor(db.engine, result["tenant_id"], bill["report"]["bill_run_id"], bill["rows"])
             result["bill_run_over_floor"] = bill["wall_seconds"] / result["floor"]["seconds"]
+            result["bill_run_in_engine_over_floor"] = bill["engine_seconds"] / result["floor"]["seconds"]
             log(f"{backend}: floor {result['floor']['seconds']:.1f} s "
                 f"(group by {result['floor']['group_by_seconds']:.1f} s + insert {result['floor']['insert_seconds']:.1f} s)")
     return result
@@ -528,8 +535,10 @@ def machine(args: argparse.Namespace) -> dict[str, Any]:
 def verdicts(results: dict[str, Any], rss: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if "sqlite" in results:
-        eps = results["sqlite"]["ingest"]["events_per_s"]
-        out["ingest_embedded"] = {"value": eps, "target": TARGETS["ingest_events_per_s_embedded"],
+        ingest_result = results["sqlite"]["ingest"]
+        eps = ingest_result["events_per_s_excluding_generator"]
+        out["ingest_embedded"] = {"value": eps, "including_generator": ingest_result["events_per_s"],
+                                  "target": TARGETS["ingest_events_per_s_embedded"],
                                   "met": eps >= TARGETS["ingest_events_per_s_embedded"]}
     for backend, r in results.items():
         seconds = r["bill_run"]["wall_seconds"]
@@ -558,15 +567,16 @@ def print_summary(summary: dict[str, Any]) -> None:
     row("September close s (setup)", lambda r: f"{r['september_close']['seconds']:.1f}")
     row("ingest events/s", lambda r: f"{r['ingest']['events_per_s']:,.0f}")
     gen = summary["generator"]["events_per_s"]
-    row("ingest events/s excl. generator",
-        lambda r: f"{r['events'] / max(r['ingest']['seconds'] - r['events'] / gen, 1e-9):,.0f}")
+    row("ingest events/s excl. generator", lambda r: f"{r['ingest']['events_per_s_excluding_generator']:,.0f}")
+    row("ingest events per CPU-second", lambda r: f"{r['ingest']['events_per_cpu_s']:,.0f}")
     row("bill run wall s", lambda r: f"{r['bill_run']['wall_seconds']:.1f}")
     row("bill run in-engine s", lambda r: f"{r['bill_run']['engine_seconds']:.1f}")
     row("bill run peak RSS MiB", lambda r: f"{r['bill_run']['peak_rss_mib']:.0f}")
     row("invoices / lines", lambda r: f"{r['bill_run']['invoices']:,} / {r['bill_run']['lines']:,}")
     row("floor: GROUP BY s", lambda r: f"{r['floor']['group_by_seconds']:.1f}" if "floor" in r else "-")
     row("floor: bulk insert s", lambda r: f"{r['floor']['insert_seconds']:.1f}" if "floor" in r else "-")
-    row("bill run / floor", lambda r: f"{r['bill_run_over_floor']:.1f}x" if "floor" in r else "-")
+    row("bill run / floor (wall)", lambda r: f"{r['bill_run_over_floor']:.1f}x" if "floor" in r else "-")
+    row("bill run / floor (in-engine)", lambda r: f"{r['bill_run_in_engine_over_floor']:.1f}x" if "floor" in r else "-")
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
     print()
     print(f"generator alone: {gen:,.0f} events/s")
@@ -594,6 +604,8 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=1_000_000, help="events per ingestion transaction")
     parser.add_argument("--rss-customers", default="10000,30000",
                         help="extra customer counts for the RSS scaling runs (comma separated, '' for none)")
+    parser.add_argument("--generator-sample", type=int, default=2_000_000,
+                        help="events to time the generator alone on (its cost per event is constant)")
     parser.add_argument("--rss-backend", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--verify-seed", action="store_true",
                         help="check the bulk seed against apply_document (slow: use on small runs)")
@@ -608,9 +620,12 @@ def main() -> None:
         "date": date.today().isoformat(), "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "machine": machine(args), "rss_backend": args.rss_backend,
     }
-    log(f"generator alone: {args.events:,} events")
-    summary["generator"] = generator_cost(args.customers, args.events)
+    log(f"generator alone: {min(args.events, args.generator_sample):,} events")
+    summary["generator"] = generator_cost(args.customers, min(args.events, args.generator_sample))
     results = {b: run_backend(b, args, args.customers, args.events, with_floor=True, label="main") for b in backends}
+    for r in results.values():  # the generator runs inline with ingestion; its own cost taken out
+        ingest_seconds = r["ingest"]["seconds"] - r["events"] / summary["generator"]["events_per_s"]
+        r["ingest"]["events_per_s_excluding_generator"] = r["events"] / ingest_seconds
     rss = []
     for n in sorted(int(x) for x in args.rss_customers.split(",") if x.strip()):
         r = run_backend(args.rss_backend, args, n, round(n * per_customer), with_floor=False, label=f"rss{n}")
