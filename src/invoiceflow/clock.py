@@ -7,11 +7,15 @@ from typing import Protocol
 
 
 class Clock(Protocol):
+    """Anything with `now()`; passed to the code that stamps times (bill runs, ingestion)."""
+
     def now(self) -> datetime:
         """An aware UTC datetime."""
 
 
 class SystemClock:
+    """The real wall clock, in UTC."""
+
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
 

@@ -16,6 +16,7 @@ def list_invoices(
     engine: Engine, *, tenant: str = "default", customer: str | None = None, status: str | None = None,
     limit: int = 50,
 ) -> list[dict[str, Any]]:
+    """Invoices and credit notes of a tenant, newest first, optionally for one customer code or status."""
     with reader(engine).connect() as conn:
         tid = resolve_tenant(conn, tenant, create=False)
         query = (
@@ -33,6 +34,7 @@ def list_invoices(
 
 
 def invoice_detail(engine: Engine, invoice_id: int, *, tenant: str = "default") -> dict[str, Any]:
+    """One document with its lines (each with price, breakdown and trace); NotFound outside the tenant."""
     with reader(engine).connect() as conn:
         tid = resolve_tenant(conn, tenant, create=False)
         row = conn.execute(

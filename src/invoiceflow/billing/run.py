@@ -82,6 +82,7 @@ def run_bill_run(
     batch_size: int = 500,
     on_progress: Progress | None = None,
 ) -> BillRunReport:
+    """Bill every subscription of `tenant` due on or before `as_of`; safe to rerun (creates only what is missing)."""
     clock = clock or SystemClock()
     with engine.begin() as conn:
         tenant_id = resolve_tenant(conn, tenant)

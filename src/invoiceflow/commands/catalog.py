@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import typer
@@ -11,10 +12,22 @@ from invoiceflow.bootstrap import open_engine
 from invoiceflow.catalog.apply import apply_document
 from invoiceflow.catalog.document import load_document
 from invoiceflow.commands.common import DatabaseOption, TenantOption, console, reported_errors
+from invoiceflow.errors import ValidationError
 from invoiceflow.store.tenancy import tenant_id
 
 
+SCHEMAS = {"catalog": "catalog.schema.json", "price": "price.schema.json"}
+
+
 def register(app: typer.Typer) -> None:
+    @app.command("schema")
+    def schema_command(name: str = typer.Argument("catalog", help="catalog or price")) -> None:
+        """Print a published JSON Schema (the apply document or a price)."""
+        with reported_errors():
+            if name not in SCHEMAS:
+                raise ValidationError(f"unknown schema {name!r} (choose from: {', '.join(SCHEMAS)})", field="name")
+            print(resources.files("invoiceflow.schemas").joinpath(SCHEMAS[name]).read_text())
+
     @app.command("apply")
     def apply_command(
         file: Path = typer.Argument(..., help="YAML or JSON document (schema: invoiceflow/schemas/catalog.schema.json)."),
