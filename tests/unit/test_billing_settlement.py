@@ -88,6 +88,7 @@ lifecycles = st.fixed_dictionaries({
     "cancel_mode": st.sampled_from(["immediate", "period_end"]),
     "runs": st.lists(st.integers(1, 120), min_size=1, max_size=8),
     "late_change_run": st.integers(0, 8),
+    "new_fee": st.sampled_from(["40.00", "250.00"]),  # downgrade or upgrade
 })
 
 
@@ -112,7 +113,7 @@ def test_every_fee_is_billed_for_exactly_the_days_owed(case):
                 applied_change = change
             if end and applied_end is None and (last is None or end > last):
                 applied_end = end
-        versions = [v1] + ([_version(2, applied_change, "250.00", case["timing"])] if applied_change else [])
+        versions = [v1] + ([_version(2, applied_change, case["new_fee"], case["timing"])] if applied_change else [])
         final = _sub(start, case["interval"], case["anchor"], trial, versions, applied_end, case["cancel_mode"])
         ledger.run(final, as_of)
     # Fees are billed through the end of the last due period; compare over that stretch.

@@ -16,12 +16,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from typing import Sequence
 
 from invoiceflow.billing.drafts import LineDraft
+from invoiceflow.billing.schedule import periods
 from invoiceflow.billing.terms import ChargeTerms, SubscriptionTerms, VersionTerms
 from invoiceflow.money import round_amount
 from invoiceflow.rating.charge_models import rate
-from invoiceflow.rating.periods import Period, billing_periods, prorate
+from invoiceflow.rating.periods import Period, prorate
 
 Key = tuple[str, int]  # (charge code, contract version id)
 
@@ -45,14 +47,13 @@ class BilledDays:
 
 
 def owed_days(
-    sub: SubscriptionTerms, timing: str, lower: date, upper: date, served: list[Period] | None = None
+    sub: SubscriptionTerms, timing: str, lower: date, upper: date, served: Sequence[Period] | None = None
 ) -> dict[Key, set[int]]:
     """Days in [lower, upper) on which each recurring fee with `timing` is owed (within `served`, if given)."""
     owed: dict[Key, set[int]] = defaultdict(set)
     floor = max(lower, sub.trial_end or lower)
     if served is None:
-        served = list(billing_periods(start=sub.start, end=sub.end, interval=sub.interval, anchor=sub.anchor,
-                                      until=upper))
+        served = periods(sub, upper)
     for period in served:
         start, end = max(period.start, floor), min(period.end, upper)
         if start >= end:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import date
 from decimal import Decimal
@@ -39,6 +40,7 @@ class CatalogCache:
         self.meters = {r.code: r for r in conn.execute(
             select(meters.c.id, meters.c.code, meters.c.aggregation).where(meters.c.tenant_id == tenant_id))}
         self.versions: dict[int, VersionTerms] = {}
+        self.charges: dict[tuple, tuple[ChargeTerms, ...]] = {}
 
     def version(self, row: Any, currency: str) -> VersionTerms:
         cached = self.versions.get(row.id)
@@ -48,11 +50,28 @@ class CatalogCache:
 
     def _build(self, row: Any, currency: str) -> VersionTerms:
         terms = row.terms
+        key = (row.plan_version_id, currency, json.dumps(terms.get("price_overrides"), sort_keys=True),
+               json.dumps(terms.get("quantity_overrides"), sort_keys=True))
+        charges = self.charges.get(key)
+        if charges is None:  # contracts on the same plan and overrides share one parsed price list
+            charges = self.charges[key] = self._charges(row, terms, currency)
+        discounts = tuple(
+            DiscountTerms(d["code"], Discount(d["kind"], to_decimal(d["value"])), d.get("duration", "forever"),
+                          d.get("periods"))
+            for d in terms.get("discounts") or []
+        )
+        return VersionTerms(
+            id=row.id, number=row.version, effective_from=row.effective_from, plan_version_id=row.plan_version_id,
+            plan_code=row.plan_code, plan_version=row.plan_version, charges=charges,
+            minimum_commitment=to_decimal(terms.get("minimum_commitment", "0")), discounts=discounts,
+        )
+
+    def _charges(self, row: Any, terms: dict, currency: str) -> tuple[ChargeTerms, ...]:
         overrides = terms.get("price_overrides") or {}
         quantities = terms.get("quantity_overrides") or {}
         charges = []
         for spec in row.charges:
-            record = f"contract version {row.id}.{spec['code']}"
+            record = f"plan version {row.plan_version_id}.{spec['code']}"
             price_doc = overrides.get(spec["code"], spec["price"])
             meter = self.meters.get(spec["meter"]) if spec.get("meter") else None
             charges.append(ChargeTerms(
@@ -64,16 +83,7 @@ class CatalogCache:
                 meter_code=spec.get("meter"), meter_id=meter.id if meter else None,
                 aggregation=meter.aggregation if meter else None,
             ))
-        discounts = tuple(
-            DiscountTerms(d["code"], Discount(d["kind"], to_decimal(d["value"])), d.get("duration", "forever"),
-                          d.get("periods"))
-            for d in terms.get("discounts") or []
-        )
-        return VersionTerms(
-            id=row.id, number=row.version, effective_from=row.effective_from, plan_version_id=row.plan_version_id,
-            plan_code=row.plan_code, plan_version=row.plan_version, charges=tuple(charges),
-            minimum_commitment=to_decimal(terms.get("minimum_commitment", "0")), discounts=discounts,
-        )
+        return tuple(charges)
 
 
 def load_batch(

@@ -18,17 +18,20 @@ def write_documents(
     """Insert documents with their lines and prepaid-credit draws; returns the new ids in order."""
     if not documents:
         return []
-    ids: list[int] = []
+    rows = []
     for doc in documents:
         start, end = doc.period
-        ids.append(int(conn.execute(insert(invoices).values(
-            tenant_id=tenant_id, document_type=doc.document_type, status="draft", customer_id=doc.customer_id,
-            subscription_id=doc.subscription_id, contract_id=doc.contract_id, legal_entity_id=doc.legal_entity_id,
-            billing_date=doc.billing_date, period_start=start, period_end=end, currency=doc.currency,
-            subtotal=doc.subtotal, discount_total=doc.discount_total, credits_applied=doc.credits_applied,
-            total=doc.total, corrects_invoice_id=doc.corrects_invoice_id, bill_run_id=bill_run_id,
-            created_at=created_at,
-        ).returning(invoices.c.id)).scalar_one()))
+        rows.append({
+            "tenant_id": tenant_id, "document_type": doc.document_type, "status": "draft",
+            "customer_id": doc.customer_id, "subscription_id": doc.subscription_id, "contract_id": doc.contract_id,
+            "legal_entity_id": doc.legal_entity_id, "billing_date": doc.billing_date, "period_start": start,
+            "period_end": end, "currency": doc.currency, "subtotal": doc.subtotal,
+            "discount_total": doc.discount_total, "credits_applied": doc.credits_applied, "total": doc.total,
+            "corrects_invoice_id": doc.corrects_invoice_id, "bill_run_id": bill_run_id, "created_at": created_at,
+        })
+    # One statement for the whole batch; ids come back in parameter order.
+    result = conn.execute(insert(invoices).returning(invoices.c.id, sort_by_parameter_order=True), rows)
+    ids = [int(i) for i in result.scalars()]
     line_rows = [
         {
             "tenant_id": tenant_id, "invoice_id": doc_id, "position": position, "line_type": line.line_type,

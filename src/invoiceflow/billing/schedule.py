@@ -10,6 +10,7 @@ transaction, so a point is either fully billed or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
 from invoiceflow.billing.terms import SubscriptionTerms
@@ -23,10 +24,14 @@ class PointWork:
     advance_horizon: date | None  # advance fees are settled for every day before this date
 
 
-def periods(sub: SubscriptionTerms, until: date) -> list[Period]:
-    return list(
-        billing_periods(start=sub.start, end=sub.end, interval=sub.interval, anchor=sub.anchor, until=until)
-    )
+def periods(sub: SubscriptionTerms, until: date) -> tuple[Period, ...]:
+    """The subscription's served periods that start before `until` (memoised: asked for at every point)."""
+    return _periods(sub.start, sub.end, sub.interval, sub.anchor, until)
+
+
+@lru_cache(maxsize=4096)
+def _periods(start: date, end: date | None, interval: str, anchor: str, until: date) -> tuple[Period, ...]:
+    return tuple(billing_periods(start=start, end=end, interval=interval, anchor=anchor, until=until))
 
 
 def due_work(sub: SubscriptionTerms, as_of: date, billed_points: set[date]) -> list[PointWork]:

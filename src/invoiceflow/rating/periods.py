@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from enum import Enum
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from invoiceflow.errors import ValidationError
@@ -45,6 +46,8 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 def _coerce(enum_cls: type[Enum], value: object, field: str):
     """Accept the enum or its string value; anything else is a located validation error."""
+    if type(value) is enum_cls:
+        return value
     try:
         return enum_cls(value)
     except ValueError:
@@ -86,6 +89,7 @@ def _need_anchor(anchor_date: date | None) -> date:
     return anchor_date
 
 
+@lru_cache(maxsize=1 << 16)  # pure and hot: a bill run asks about the same few boundaries many times
 def period_start_on_or_before(
     day: date, interval: Interval | str, anchor: Anchor | str, anchor_date: date | None = None
 ) -> date:
@@ -101,6 +105,7 @@ def period_start_on_or_before(
     return date(day.year, (day.month - 1) // step * step + 1, 1)
 
 
+@lru_cache(maxsize=1 << 16)
 def next_boundary(
     start: date, interval: Interval | str, anchor: Anchor | str, anchor_date: date | None = None
 ) -> date:

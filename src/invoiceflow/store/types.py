@@ -6,7 +6,7 @@ canonical text on SQLite and as NUMERIC on PostgreSQL; both come back as `Decima
 
 from __future__ import annotations
 
-import json
+import orjson
 from decimal import Decimal
 from typing import Any
 
@@ -50,12 +50,12 @@ class JSONText(TypeDecorator):
     def process_bind_param(self, value: Any, dialect):
         if value is None:
             return None
-        return json.dumps(value, sort_keys=True, default=_default, separators=(",", ":"))
+        return orjson.dumps(value, default=_default, option=orjson.OPT_SORT_KEYS).decode()
 
     def process_result_value(self, value: Any, dialect):
         if value is None:
             return None
-        return json.loads(value)
+        return orjson.loads(value)
 
 
 def _default(obj: Any) -> Any:
