@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -86,15 +86,35 @@ class _Applier:
         self.tenant_id = tenant_id
         self.report = ApplyReport()
         self.problems: list[Problem] = []
+        self._rows: dict[str, dict[str, dict]] = {}  # table -> code -> row, loaded once per table
+        self._versions: dict[int, list[dict]] | None = None
+        self._contract_billed: dict[int, date] | None = None
+        self._accounts: dict[str, int] | None = None
+        self._plan_versions: dict[tuple, Any] = {}  # plans are applied before contracts, so this stays true
 
     # -- helpers -------------------------------------------------------------------------------------------
     def problem(self, record: str, field_name: str, message: str) -> None:
         self.problems.append(Problem(record, field_name, message))
 
-    def find(self, table: Table, code: str):
-        return self.conn.execute(
-            select(table).where(table.c.tenant_id == self.tenant_id, table.c.code == code)
-        ).mappings().first()
+    def find(self, table: Table, code: str) -> dict | None:
+        """The tenant's row with `code`; each table is read once, then kept current by insert_row/update_row."""
+        rows = self._rows.get(table.name)
+        if rows is None:
+            query = select(table).where(table.c.tenant_id == self.tenant_id)
+            rows = self._rows[table.name] = {r["code"]: dict(r) for r in self.conn.execute(query).mappings()}
+        return rows.get(code)
+
+    def insert_row(self, table: Table, values: dict) -> int:
+        row = {"tenant_id": self.tenant_id, **values}
+        # values as parameters, not in the statement, so the compiled INSERT is reused for every record
+        row["id"] = int(self.conn.execute(insert(table).returning(table.c.id), row).scalar_one())
+        if table.name in self._rows:
+            self._rows[table.name][row["code"]] = row
+        return row["id"]
+
+    def update_row(self, table: Table, existing: dict, values: dict) -> None:
+        self.conn.execute(update(table).where(table.c.id == existing["id"]).values(**values))
+        existing.update(values)
 
     def id_of(self, table: Table, code: str, record: str, field_name: str, kind: str) -> int | None:
         row = self.find(table, code)
@@ -107,18 +127,28 @@ class _Applier:
         digest = content_hash(item)
         existing = self.find(table, item["code"])
         if existing is None:
-            row = {"tenant_id": self.tenant_id, "code": item["code"], "content_hash": digest, **values}
-            new_id = self.conn.execute(insert(table).values(**row).returning(table.c.id)).scalar_one()
+            new_id = self.insert_row(table, {"code": item["code"], "content_hash": digest, **values})
             self.report.created[kind] += 1
-            return int(new_id)
+            return new_id
         if existing["content_hash"] == digest:
             self.report.unchanged[kind] += 1
             return int(existing["id"])
         if guard is not None and not guard(existing):
             return int(existing["id"])
-        self.conn.execute(update(table).where(table.c.id == existing["id"]).values(content_hash=digest, **values))
+        self.update_row(table, existing, {"content_hash": digest, **values})
         self.report.updated[kind] += 1
         return int(existing["id"])
+
+    def versions_of(self, contract_id: int) -> list[dict]:
+        if self._versions is None:  # every stored version and billed date of the tenant, read once
+            self._versions = defaultdict(list)
+            for row in self.conn.execute(select(contract_versions).where(
+                    contract_versions.c.tenant_id == self.tenant_id)).mappings():
+                self._versions[row["contract_id"]].append(dict(row))
+            self._contract_billed = dict(self.conn.execute(
+                select(invoices.c.contract_id, func.max(invoices.c.billing_date))
+                .where(invoices.c.tenant_id == self.tenant_id).group_by(invoices.c.contract_id)).all())
+        return self._versions[contract_id]
 
     def last_billed(self, column, value: int) -> date | None:
         return self.conn.execute(select(func.max(invoices.c.billing_date)).where(column == value)).scalar()
@@ -173,16 +203,17 @@ class _Applier:
             return True
 
         customer_id = self.upsert("customers", customers, item, values, guard)
+        if self._accounts is None:
+            self._accounts = dict(self.conn.execute(
+                select(customer_accounts.c.external_id, customer_accounts.c.customer_id)
+                .where(customer_accounts.c.tenant_id == self.tenant_id)).all())
         for external_id in item.get("account_ids", []):
-            owner = self.conn.execute(
-                select(customer_accounts.c.customer_id).where(
-                    customer_accounts.c.tenant_id == self.tenant_id, customer_accounts.c.external_id == external_id
-                )
-            ).scalar()
+            owner = self._accounts.get(external_id)
             if owner is None:
-                self.conn.execute(insert(customer_accounts).values(
-                    tenant_id=self.tenant_id, external_id=external_id, customer_id=customer_id, source="telemetry"
-                ))
+                self.conn.execute(insert(customer_accounts), {
+                    "tenant_id": self.tenant_id, "external_id": external_id, "customer_id": customer_id,
+                    "source": "telemetry"})
+                self._accounts[external_id] = customer_id
                 self.report.created["account_ids"] += 1
             elif owner != customer_id:
                 self.problem(record, "account_ids", f"account id {external_id!r} already belongs to another customer")
@@ -194,9 +225,8 @@ class _Applier:
                 self.id_of(meters, charge["meter"], record, f"charges[{j}].meter", "meter")
         existing = self.find(plans, item["code"])
         if existing is None:
-            plan_id = self.conn.execute(insert(plans).values(
-                tenant_id=self.tenant_id, code=item["code"], name=item["name"], currency=item["currency"]
-            ).returning(plans.c.id)).scalar_one()
+            plan_id = self.insert_row(plans, {"code": item["code"], "name": item["name"],
+                                              "currency": item["currency"]})
             self.report.created["plans"] += 1
         else:
             plan_id = existing["id"]
@@ -205,7 +235,7 @@ class _Applier:
                              "cannot change (create a new plan)")
                 return
             if existing["name"] != item["name"]:
-                self.conn.execute(update(plans).where(plans.c.id == plan_id).values(name=item["name"]))
+                self.update_row(plans, existing, {"name": item["name"]})
         digest = content_hash(item["charges"])
         latest = self.conn.execute(
             select(plan_versions).where(plan_versions.c.plan_id == plan_id).order_by(plan_versions.c.version.desc())
@@ -230,10 +260,9 @@ class _Applier:
             return
         existing = self.find(contracts, item["code"])
         if existing is None:
-            contract_id = self.conn.execute(insert(contracts).values(
-                tenant_id=self.tenant_id, code=item["code"], customer_id=customer["id"],
-                currency=item["currency"], po_number=item.get("po_number"),
-            ).returning(contracts.c.id)).scalar_one()
+            contract_id = self.insert_row(contracts, {
+                "code": item["code"], "customer_id": customer["id"], "currency": item["currency"],
+                "po_number": item.get("po_number")})
             self.report.created["contracts"] += 1
         else:
             contract_id = existing["id"]
@@ -241,19 +270,13 @@ class _Applier:
                 self.problem(record, "customer", "a contract's customer and currency cannot change")
                 return
             if existing["po_number"] != item.get("po_number"):
-                self.conn.execute(update(contracts).where(contracts.c.id == contract_id)
-                                  .values(po_number=item.get("po_number")))
+                self.update_row(contracts, existing, {"po_number": item.get("po_number")})
                 self.report.updated["contracts"] += 1
         self._contract_versions(record, contract_id, item)
 
     def _contract_versions(self, record: str, contract_id: int, item: dict) -> None:
-        stored = {
-            row["effective_from"]: row
-            for row in self.conn.execute(
-                select(contract_versions).where(contract_versions.c.contract_id == contract_id)
-            ).mappings()
-        }
-        last_billed = self.last_billed(invoices.c.contract_id, contract_id)
+        stored = {row["effective_from"]: row for row in self.versions_of(contract_id)}
+        last_billed = self._contract_billed.get(contract_id)
         wanted = {date.fromisoformat(v["effective_from"]) for v in item["versions"]}
         for missing in sorted(set(stored) - wanted):
             self.problem(record, "versions", f"version {stored[missing]['version']} (effective {missing}) is "
@@ -276,10 +299,10 @@ class _Applier:
                 continue
             values = {"plan_version_id": plan_version_id, "terms": version, "content_hash": digest}
             if row is None:
-                self.conn.execute(insert(contract_versions).values(
-                    tenant_id=self.tenant_id, contract_id=contract_id, version=next_number,
-                    effective_from=start, **values,
-                ))
+                new = {"tenant_id": self.tenant_id, "contract_id": contract_id, "version": next_number,
+                       "effective_from": start, **values}
+                self.conn.execute(insert(contract_versions), new)
+                self._versions[contract_id].append(new)
                 next_number += 1
                 self.report.created["contract_versions"] += 1
             elif self.conn.execute(select(invoice_lines.c.id).where(
@@ -299,10 +322,14 @@ class _Applier:
             self.problem(record, f"{where}.plan", f"plan {plan['code']} is priced in {plan['currency']} but the "
                          f"contract is in {currency}")
             return None
-        query = select(plan_versions.c.id, plan_versions.c.charges).where(plan_versions.c.plan_id == plan["id"])
-        if version.get("plan_version"):
-            query = query.where(plan_versions.c.version == version["plan_version"])
-        found = self.conn.execute(query.order_by(plan_versions.c.version.desc())).first()
+        key = (plan["id"], version.get("plan_version"))
+        found = self._plan_versions.get(key)
+        if found is None:
+            query = select(plan_versions.c.id).where(plan_versions.c.plan_id == plan["id"])
+            if version.get("plan_version"):
+                query = query.where(plan_versions.c.version == version["plan_version"])
+            found = self._plan_versions[key] = self.conn.execute(
+                query.order_by(plan_versions.c.version.desc())).first()
         if found is None:
             self.problem(record, f"{where}.plan_version", f"plan {plan['code']} has no version "
                          f"{version.get('plan_version')}")
@@ -314,8 +341,7 @@ class _Applier:
         if contract is None:
             self.problem(record, "contract", f"unknown contract {item['contract']!r}")
             return
-        first = self.conn.execute(select(func.min(contract_versions.c.effective_from)).where(
-            contract_versions.c.contract_id == contract["id"])).scalar()
+        first = min((v["effective_from"] for v in self.versions_of(contract["id"])), default=None)
         start = date.fromisoformat(item["start_date"])
         if first is not None and start < first:
             self.problem(record, "start_date", f"starts before the contract's first version ({first}): "
@@ -358,7 +384,7 @@ class _Applier:
         values = {"customer_id": customer["id"], "currency": item["currency"],
                   "amount": to_decimal(item["amount"]), "granted_on": date.fromisoformat(item["granted_on"])}
         if existing is None:
-            self.conn.execute(insert(prepaid_credits).values(tenant_id=self.tenant_id, code=item["code"], **values))
+            self.insert_row(prepaid_credits, {"code": item["code"], **values})
             self.report.created["prepaid_credits"] += 1
         elif all(existing[k] == v for k, v in values.items()):
             self.report.unchanged["prepaid_credits"] += 1
