@@ -64,8 +64,9 @@ def demo_command(
         _bill(engine, clock, demo.PERIODS[1], "5.")
         with engine.begin() as conn:
             late = ingest_events(conn, tid, demo.late_usage(customers), ingested_at_micros=to_epoch_micros(clock.now()))
-        console.print(f"6. late usage: {late.received} events for the invoiced October arrived afterwards: "
-                      f"{late.late} stored as late (reported, never billed silently)")
+        console.print(f"6. late usage: {late.received} events dated in invoiced October arrived afterwards: "
+                      f"{late.late} fall in windows already invoiced and are stored as late (reported, never "
+                      f"billed silently); {late.inserted - late.late} are for a meter their plan does not bill")
         _summary(engine, tid)
 
 
