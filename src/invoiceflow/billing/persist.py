@@ -9,7 +9,10 @@ from sqlalchemy import Connection, case, insert
 from sqlalchemy.dialects import postgresql, sqlite
 
 from invoiceflow.billing.drafts import DocumentDraft
+from invoiceflow.store.bulk import bulk_insert
 from invoiceflow.store.tables import credit_applications, invoice_lines, invoices, usage_cursors
+
+LINE_COLUMNS = [c.name for c in invoice_lines.columns if c.name != "id"]
 
 
 def write_documents(
@@ -45,7 +48,7 @@ def write_documents(
         for doc_id, doc in zip(ids, documents)
         for position, line in enumerate(doc.lines, start=1)
     ]
-    conn.execute(insert(invoice_lines), line_rows)
+    bulk_insert(conn, invoice_lines, LINE_COLUMNS, line_rows)
     draws = [
         {"tenant_id": tenant_id, "customer_id": doc.customer_id, "invoice_id": doc_id, "currency": doc.currency,
          "amount": doc.credits_applied}

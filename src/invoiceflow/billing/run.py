@@ -27,7 +27,7 @@ from invoiceflow.billing.schedule import due_work
 from invoiceflow.billing.usage import UsageWindow, usage_windows
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.errors import InvoiceflowError, ValidationError
-from invoiceflow.metering.aggregate import Window, aggregate_windows, transaction_amounts
+from invoiceflow.metering.aggregate import Window, aggregate_windows, transaction_amounts_many
 from invoiceflow.store.tables import bill_runs, subscriptions, usage_events
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
 
@@ -169,9 +169,9 @@ def _measure(conn, tenant_id: int, windows: list[UsageWindow]):
         Window(i, w.customer_id, w.meter_id, w.aggregation, w.start_micros, w.end_micros) for i, w in by_id.items()
     ]) if windows else {}
     aggregates = {by_id[i].key: groups for i, groups in found.items()}
-    transactions = {
-        w.key: transaction_amounts(conn, tenant_id, Window(i, w.customer_id, w.meter_id, w.aggregation,
-                                                           w.start_micros, w.end_micros))
-        for i, w in by_id.items() if w.needs_transactions
-    }
+    needing = {i: w for i, w in by_id.items() if w.needs_transactions}
+    amounts = transaction_amounts_many(conn, tenant_id, [
+        Window(i, w.customer_id, w.meter_id, w.aggregation, w.start_micros, w.end_micros) for i, w in needing.items()
+    ])
+    transactions = {needing[i].key: found for i, found in amounts.items()}
     return aggregates, transactions

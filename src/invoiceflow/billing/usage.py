@@ -20,9 +20,11 @@ from invoiceflow.rating.adjustments import minimum_commitment_true_up
 from invoiceflow.rating.charge_models import rate
 from invoiceflow.rating.periods import Period, local_midnight_utc, prorate, to_epoch_micros
 from invoiceflow.rating.prices import GraduatedPercentagePrice, PercentagePrice
+from invoiceflow.rating.result import Rating, TransactionLine, plain
 
 ZERO = Decimal(0)
 TRANSACTION_PRICES = (PercentagePrice, GraduatedPercentagePrice)
+MAX_BREAKDOWN = 20  # per-transaction entries kept on a line; beyond that, one summary entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +124,28 @@ def _line(
         contract_version_id=version.id,
         plan_version_id=version.plan_version_id,
         price=charge.price_doc,
-        breakdown=[b.as_dict() for b in rating.breakdown],
+        breakdown=breakdown_of(rating),
         trace={**version.trace(), "usage_window": [start.isoformat(), end.isoformat()], "timezone": sub.timezone,
                "transactions": len(transactions) if transactions is not None else None},
     )
+
+
+def breakdown_of(rating: Rating) -> list[dict[str, Any]]:
+    """The rating's breakdown for an invoice line; thousands of per-transaction entries become one summary."""
+    lines = rating.breakdown
+    if len(lines) <= MAX_BREAKDOWN or any(not isinstance(line, TransactionLine) for line in lines):
+        return [line.as_dict() for line in lines]
+    return [{
+        "kind": "transactions", "count": len(lines),
+        "free": sum(1 for line in lines if line.chargeable == 0),
+        "transaction_total": plain(sum((line.transaction for line in lines), ZERO)),
+        "chargeable_total": plain(sum((line.chargeable for line in lines), ZERO)),
+        "rate": plain(lines[0].rate),
+        "fixed_fees": plain(sum((line.fixed_fee for line in lines), ZERO)),
+        "min_applied": sum(1 for line in lines if line.limit == "min"),
+        "max_applied": sum(1 for line in lines if line.limit == "max"),
+        "amount": plain(rating.precise_amount),
+    }]
 
 
 def _commitment(

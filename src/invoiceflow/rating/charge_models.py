@@ -39,6 +39,8 @@ def _transactions(values: Sequence[object], record: str) -> list[Decimal]:
     """Parse every transaction amount, reporting all bad ones (floats, text, refunds) by index at once."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise PricingError("must be a list of transaction amounts", record=record, field="transactions")
+    if all(type(v) is Decimal and v.is_finite() and v >= 0 for v in values):
+        return list(values)  # already exact amounts (the bill run's case): nothing to parse
     problems: list[Problem] = []
     parsed = []
     for index, value in enumerate(values):

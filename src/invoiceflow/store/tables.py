@@ -270,11 +270,25 @@ invoices = Table(
     Column("corrects_invoice_id", Id, ForeignKey("invoices.id")),
     Column("bill_run_id", Id, ForeignKey("bill_runs.id")),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # Lifecycle (invoiceflow.lifecycle): who made and last changed the document, who approved it, and the
+    # number assigned at issue. Documents made by a bill run are created by "system".
+    Column("created_by", String(128), nullable=False, server_default="system"),
+    Column("updated_by", String(128)),
+    Column("updated_at", DateTime(timezone=True)),
+    Column("approved_by", String(128)),
+    Column("number_series", String(16)),
+    Column("number_year", Integer),
+    Column("number_seq", BigInteger),
+    Column("number", String(40)),
+    Column("issued_at", DateTime(timezone=True)),
     UniqueConstraint(
         "tenant_id", "subscription_id", "billing_date", "document_type", name="uq_invoices_subscription_date"
     ),
 )
 Index("ix_invoices_customer", invoices.c.tenant_id, invoices.c.customer_id)
+# A unique index rather than a constraint: SQLite adds it without rebuilding the table.
+Index("uq_invoices_number", invoices.c.tenant_id, invoices.c.legal_entity_id, invoices.c.number_series,
+      invoices.c.number, unique=True)
 
 invoice_lines = Table(
     "invoice_lines",
@@ -311,4 +325,61 @@ credit_applications = Table(
     Column("invoice_id", Id, ForeignKey("invoices.id"), nullable=False, unique=True),
     Column("currency", String(3), nullable=False),
     Column("amount", ExactDecimal, nullable=False),
+)
+
+invoice_transitions = Table(
+    "invoice_transitions",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("invoice_id", Id, ForeignKey("invoices.id"), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("from_status", String(24), nullable=False),
+    Column("to_status", String(24), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("detail", JSONText),
+)
+Index("ix_invoice_transitions_invoice", invoice_transitions.c.invoice_id, invoice_transitions.c.id)
+
+# Gapless invoice numbers: one counter row per (tenant, legal entity, series, year), incremented in the
+# issuing transaction, so a rolled-back issue gives its number back and a committed one never repeats.
+number_series = Table(
+    "number_series",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.id"), primary_key=True),
+    Column("legal_entity_id", Id, ForeignKey("legal_entities.id"), primary_key=True),
+    Column("series", String(16), primary_key=True),
+    Column("year", Integer, primary_key=True),
+    Column("last_number", BigInteger, nullable=False),
+)
+
+# The hash-chained audit log (invoiceflow.audit): one chain per tenant, append-only.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("sequence", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_type", String(32), nullable=False),
+    Column("object_id", String(64), nullable=False),
+    Column("payload", JSONText, nullable=False),
+    UniqueConstraint("tenant_id", "sequence", name="uq_audit_log_sequence"),
+)
+Index("ix_audit_log_object", audit_log.c.tenant_id, audit_log.c.object_type, audit_log.c.object_id)
+
+# The head of each tenant's chain: the row appends lock (serialising them) and the record that catches
+# entries deleted from, or added to, the end of the log behind the writer's back.
+audit_heads = Table(
+    "audit_heads",
+    metadata,
+    Column("tenant_id", Id, ForeignKey("tenants.id"), primary_key=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )

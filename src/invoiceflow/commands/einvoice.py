@@ -1,0 +1,93 @@
+"""`invoiceflow einvoice render|validate`: EN 16931 e-invoices from invoice JSON, checked by the official rules.
+
+render: invoice JSON -> UBL / Peppol / CII / XRechnung XML. Missing business terms are reported by BT number
+with exit code 2 and no file is written; with --validate a document with fatal findings is not written
+either (exit 1). validate: any UBL or CII invoice file -> every failed rule with id, severity, message and
+location; exit 1 when a fatal rule fails, 0 otherwise, 2 on bad input (unreadable file, not an invoice,
+artifacts not found).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from invoiceflow.commands.common import reported_errors
+from invoiceflow.documents.formats import FORMATS, get_profile
+from invoiceflow.documents.invoice_input import load_invoice
+from invoiceflow.documents.render import render_to_file
+from invoiceflow.documents.validation import ENV_VAR, ValidationReport, validate_file
+
+EXIT_FATAL = 1
+
+einvoice_app = typer.Typer(
+    help="EN 16931 e-invoices: render UBL/CII (Peppol, XRechnung) and validate them with the official rules.",
+    no_args_is_help=True,
+)
+
+ArtifactsOption = Annotated[
+    Optional[Path],
+    typer.Option("--artifacts", help=f"Folder with the official validation artifacts (default: ${ENV_VAR})."),
+]
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(einvoice_app, name="einvoice")
+
+
+def _print_report(report: ValidationReport, name: str) -> None:
+    for finding in report.findings:
+        typer.echo(f"{finding.severity:<7} {finding.rule}: {finding.message}")
+        if finding.location:
+            typer.echo(f"        at {finding.location}")
+    for note in report.notes:
+        typer.echo(f"note: {note}")
+    verdict = "valid" if report.valid else "INVALID"
+    typer.echo(
+        f"{name}: {verdict} ({report.syntax.upper()}; rules: {', '.join(report.rule_sets)}): "
+        f"{len(report.fatal)} fatal, {len(report.warnings)} warnings"
+    )
+
+
+@einvoice_app.command("render")
+def render_command(
+    invoice: Annotated[Path, typer.Option("--invoice", help="Invoice JSON (schemas/einvoice-invoice.schema.json).")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")],
+    out: Annotated[Path, typer.Option("--out", help="Path of the XML file to write.")],
+    check: Annotated[bool, typer.Option("--validate", help="Validate before writing; write nothing on a fatal finding.")] = False,
+    artifacts: ArtifactsOption = None,
+) -> None:
+    """Render an invoice JSON as an EN 16931 e-invoice."""
+    with reported_errors():
+        profile = get_profile(fmt)
+        result = render_to_file(load_invoice(invoice), profile, out, check=check, artifacts=artifacts)
+        if result.written:
+            typer.echo(f"wrote {out} ({profile.description}, {len(result.document)} bytes)")
+        if result.report is not None:
+            _print_report(result.report, str(out))
+        if not result.written:
+            typer.echo(f"not written: {out} breaks {len(result.report.fatal)} fatal rule(s)", err=True)
+            raise typer.Exit(EXIT_FATAL)
+
+
+@einvoice_app.command("validate")
+def validate_command(
+    file: Annotated[Path, typer.Argument(help="UBL Invoice/CreditNote or CII CrossIndustryInvoice XML file.")],
+    artifacts: ArtifactsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    peppol: Annotated[
+        Optional[bool], typer.Option("--peppol/--no-peppol", help="Force the Peppol rules on or off (default: when declared).")
+    ] = None,
+) -> None:
+    """Validate an e-invoice against the XSD and the official EN 16931 (and Peppol) rules."""
+    with reported_errors():
+        report = validate_file(file, artifacts, peppol=peppol)
+        if as_json:
+            typer.echo(json.dumps({"file": str(file), **report.as_dict()}, indent=2))
+        else:
+            _print_report(report, str(file))
+        if not report.valid:
+            raise typer.Exit(EXIT_FATAL)

@@ -1,0 +1,135 @@
+"""`invoiceflow invoice validate|hold|override|submit|reject|approve|issue|void|history`.
+
+Every command names its actor; refused and illegal actions exit with code 2 and change nothing (they are
+recorded in the audit log as refused attempts).
+"""
+
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from invoiceflow.bootstrap import open_engine
+from invoiceflow.commands.common import DatabaseOption, TenantOption, console, reported_errors
+from invoiceflow.lifecycle.history import invoice_history
+from invoiceflow.lifecycle.service import TransitionResult, transition
+
+invoice_app = typer.Typer(help="Move invoices through their lifecycle (validate, approve, issue, void).",
+                          no_args_is_help=True)
+
+InvoiceArg = typer.Argument(..., help="Invoice (or credit note) id.")
+ActorOption = typer.Option(..., "--actor", envvar="INVOICEFLOW_ACTOR",
+                           help="Who acts; recorded in the history and the audit log.")
+ReasonOption = typer.Option(None, "--reason", help="Why (required for hold, override, reject and void).")
+JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(invoice_app, name="invoice")
+
+
+def _act(action: str, invoice_id: int, actor: str, reason: str | None, as_json: bool, database: str | None,
+         tenant: str) -> None:
+    with reported_errors():
+        result = transition(open_engine(database), tenant, invoice_id, action, actor=actor, reason=reason)
+        if as_json:
+            print(json.dumps({"invoice_id": result.invoice_id, "action": result.action, "from": result.from_status,
+                              "status": result.status, "changed": result.changed, "number": result.number,
+                              "findings": list(result.findings)}, indent=2))
+            return
+        console.print(_describe(result), highlight=False)
+        for finding in result.findings:
+            console.print(f"  [yellow]finding:[/yellow] {escape(finding)}", highlight=False)
+
+
+def _describe(result: TransitionResult) -> str:
+    number = f" as {result.number}" if result.number else ""
+    if result.number and result.action != "issue":
+        number = f" ({result.number})"
+    if not result.changed:
+        return f"invoice {result.invoice_id} is already {result.status}{number}; nothing changed"
+    return f"invoice {result.invoice_id}: {result.from_status} -> {result.status}{number}"
+
+
+@invoice_app.command("validate")
+def validate(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+             as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Check a draft or held invoice: validated without open findings, held with them."""
+    _act("validate", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("hold")
+def hold(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+         as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Hold a draft or validated invoice (reason required)."""
+    _act("hold", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("override")
+def override(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+             as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Release a held invoice despite its findings (reason required; you may not approve it afterwards)."""
+    _act("override", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("submit")
+def submit(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+           as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Send a validated invoice for approval (you may not approve it yourself)."""
+    _act("submit", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("reject")
+def reject(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+           as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Send an invoice pending approval back to held (reason required)."""
+    _act("reject", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("approve")
+def approve(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+            as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Approve an invoice pending approval (not by whoever created, changed, submitted or overrode it)."""
+    _act("approve", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("issue")
+def issue(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+          as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Issue an approved invoice and give it the next gapless number; repeating it prints the same number."""
+    _act("issue", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("void")
+def void(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+         as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Void an invoice that is not paid (reason required); an issued invoice keeps its number."""
+    _act("void", invoice_id, actor, reason, as_json, database, tenant)
+
+
+@invoice_app.command("history")
+def history(invoice_id: int = InvoiceArg, as_json: bool = JsonOption, database: str = DatabaseOption,
+            tenant: str = TenantOption) -> None:
+    """Every transition of an invoice (who, when, why) and every refused attempt on it."""
+    with reported_errors():
+        found = invoice_history(open_engine(database), invoice_id, tenant=tenant)
+        if as_json:
+            print(json.dumps(found, indent=2, default=str))
+            return
+        head = found["invoice"]
+        number = f" {head['number']}" if head["number"] else ""
+        console.print(f"[bold]{head['document_type']} {head['id']}{number}[/bold]  status {head['status']}  "
+                      f"created by {head['created_by']}  approved by {head['approved_by'] or '-'}", highlight=False)
+        table = Table("at (UTC)", "action", "from", "to", "actor", "reason")
+        for t in found["transitions"]:
+            extra = f" [{t['detail']['number']}]" if t["detail"].get("number") else ""
+            table.add_row(t["at"], t["action"] + extra, t["from"], t["to"], t["actor"], escape(t["reason"] or ""))
+        console.print(table)
+        if found["refused"]:
+            refused = Table("at (UTC)", "refused", "while", "actor", "why", title="Refused attempts")
+            for r in found["refused"]:
+                refused.add_row(r["at"], r["action"], r["status"], r["actor"], escape(r["error"]))
+            console.print(refused)
