@@ -13,7 +13,7 @@ Conventions (see docs/pricing.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, InvalidOperation, localcontext
 
 from invoiceflow.errors import PricingError
 
@@ -40,6 +40,7 @@ _TWO_DECIMAL = frozenset(
 
 #: Precision used for intermediate price arithmetic (precise amounts). Far above any currency's needs.
 PRECISION = 34
+_CONTEXT = Context(prec=PRECISION)  # used explicitly: no thread-local context switch on the hot path
 
 
 def exponent(currency: str) -> int:
@@ -103,18 +104,14 @@ def ceil_div(numerator: Decimal, denominator: Decimal) -> Decimal:
 
 def mul(*factors: Decimal) -> Decimal:
     """Exact-enough product at PRECISION significant digits (no rounding to currency)."""
-    with localcontext() as ctx:
-        ctx.prec = PRECISION
-        result = Decimal(1)
-        for f in factors:
-            result = result * f
-        return result + 0
+    result = Decimal(1)
+    for f in factors:
+        result = _CONTEXT.multiply(result, f)
+    return result
 
 
 def div(numerator: Decimal, denominator: Decimal) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = PRECISION
-        return numerator / denominator
+    return _CONTEXT.divide(numerator, denominator)
 
 
 @dataclass(frozen=True, slots=True)

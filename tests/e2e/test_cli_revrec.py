@@ -89,7 +89,8 @@ def test_events_are_recorded_and_the_journal_balances():
         {"line": "platform", "reduction": "50.00", "contra_revenue": "8.33", "deferred_cleared": "41.67"}]
     assert out["events"][2]["treatment"] == "cumulative_catch_up"
     for entry in out["journal"]:
-        assert sum(Decimal(line["debit"]) for line in entry["lines"]) == sum(Decimal(line["credit"]) for line in entry["lines"])
+        debit = sum(Decimal(line["debit"]) for line in entry["lines"])
+        assert debit == sum(Decimal(line["credit"]) for line in entry["lines"])
     billed = sum(Decimal(p["billed"]) - Decimal(p["credited"]) for p in out["schedule"])
     last = out["schedule"][-1]
     assert billed == Decimal(last["cumulative_recognized"])
@@ -105,7 +106,8 @@ def test_bad_input_lists_every_problem_and_prints_nothing():
         "(the end is the first day no longer served)",
         "error: lines[0] (pro).price: must be a decimal string or an integer, not float 31.5 "
         "(floats lose cents; quote the number)",
-        "error: lines[1] (support).ssp: no SSP for product 'support': give the line an ssp or add the product to ssp_library",
+        "error: lines[1] (support).ssp: no SSP for product 'support': "
+        "give the line an ssp or add the product to ssp_library",
         "error: lines[2] (support-renewal).service_period: 2026-12-01 to 2027-12-01 overlaps line 'support' "
         "(2026-01-01 to 2027-01-01) for the same product 'support': a product's subscription periods must not overlap",
         "error: events[0] (modification).date: 2026-03-31 falls in a closed period (closed through 2026-03): "

@@ -56,7 +56,8 @@ def test_units_round_trip_and_refuse_sub_units():
 
 
 def test_bundle_by_relative_ssp():
-    result = allocate([item("a", "100.00", point("50")), item("b", "0", point("25")), item("c", "0", point("75"))], "USD")
+    bundle = [item("a", "100.00", point("50")), item("b", "0", point("25")), item("c", "0", point("75"))]
+    result = allocate(bundle, "USD")
     assert [(a.key, str(a.allocated), str(a.discount_share), a.relative_share) for a in result] == [
         ("a", "33.33", "16.67", Fraction(1, 3)),
         ("b", "16.67", "8.33", Fraction(1, 6)),

@@ -100,7 +100,8 @@ def _compare(rows: list[dict], actual: list[dict], key: str | None) -> None:
         assert {k: "" if got.get(k) is None else str(got.get(k)) for k in row} == row
 
 
-@pytest.mark.parametrize(("number", "contract", "rows"), EXAMPLES, ids=[f"contract{n}-{next(iter(r[0]))}" for n, _, r in EXAMPLES])
+@pytest.mark.parametrize(("number", "contract", "rows"), EXAMPLES,
+                         ids=[f"contract{n}-{next(iter(r[0]))}" for n, _, r in EXAMPLES])
 def test_every_example_table_matches_the_engine(number, contract, rows):
     out = result_of(contract)
     first = next(iter(rows[0]))
@@ -109,7 +110,8 @@ def test_every_example_table_matches_the_engine(number, contract, rows):
     elif first == "line":
         _compare(rows, out["allocation"], "line")
     elif first == "event":
-        actual = [{"event": str(e["index"]), **r} for e in out["events"] for r in e.get("revenue", []) + e.get("reallocation", [])]
+        actual = [{"event": str(e["index"]), **r}
+                  for e in out["events"] for r in e.get("revenue", []) + e.get("reallocation", [])]
         assert len(actual) == len(rows)
         for row, got in zip(rows, actual):
             assert {k: str(got[k]) for k in row} == row
@@ -117,10 +119,12 @@ def test_every_example_table_matches_the_engine(number, contract, rows):
         actual = [{"date": e["date"], "entry": e["entry"], **line} for e in out["journal"] for line in e["lines"]]
         _compare(rows, [line for line in actual if line["date"] >= rows[0]["date"]], None)
     elif first == "waterfall period":
-        actual = [{"waterfall period": r["period"], "product": r["product"], "amount": r["amount"]} for r in out["waterfall"]["rows"]]
+        actual = [{"waterfall period": r["period"], "product": r["product"], "amount": r["amount"]}
+                  for r in out["waterfall"]["rows"]]
         _compare(rows, actual, None)
     else:
-        actual = [{"proration line": p["line"], "amount": p["amount"]} for e in out["events"] for p in e.get("proration_lines", [])]
+        actual = [{"proration line": p["line"], "amount": p["amount"]}
+                  for e in out["events"] for p in e.get("proration_lines", [])]
         _compare(rows, actual, None)
 
 

@@ -24,14 +24,18 @@ GOOD = {
     "ssp_library": {"support": {"low": "10.00", "high": "20.00"}},
     "lines": [
         {"id": "pro", "product": "pro", "obligation": "subscription", "price": "120.00", "ssp": "120.00",
-         "service_period": {"start": "2026-01-01", "end": "2027-01-01"}, "billing": {"timing": "advance", "interval": "monthly"}},
+         "service_period": {"start": "2026-01-01", "end": "2027-01-01"},
+         "billing": {"timing": "advance", "interval": "monthly"}},
         {"id": "support", "product": "support", "obligation": "one_off", "price": "15.00", "recognition": "ratable",
-         "service_period": {"start": "2026-01-01", "end": "2027-01-01"}, "granularity": "daily", "billing": {"timing": "advance"}},
-        {"id": "api", "product": "api", "obligation": "usage", "service_period": {"start": "2026-01-01", "end": "2027-01-01"},
+         "service_period": {"start": "2026-01-01", "end": "2027-01-01"}, "granularity": "daily",
+         "billing": {"timing": "advance"}},
+        {"id": "api", "product": "api", "obligation": "usage",
+         "service_period": {"start": "2026-01-01", "end": "2027-01-01"},
          "usage": [{"date": "2026-02-03", "amount": "4.20"}], "billing": {"timing": "arrears"}},
         {"id": "impl", "product": "impl", "obligation": "milestone", "price": "500", "ssp": "500",
          "service_period": {"start": "2026-01-01", "end": "2026-03-01"}, "completed_on": None,
-         "billing": {"timing": "advance", "invoices": [{"date": "2026-01-01", "amount": "250"}, {"date": "2026-02-01", "amount": "250"}]}},
+         "billing": {"timing": "advance",
+                     "invoices": [{"date": "2026-01-01", "amount": "250"}, {"date": "2026-02-01", "amount": "250"}]}},
     ],
     "events": [
         {"type": "credit_note", "date": "2026-02-10", "invoice": "2026-02-01", "amount": "5.00"},
@@ -39,9 +43,14 @@ GOOD = {
 }
 
 
+class Json(str):
+    """A value written as JSON text, as a user's file has it: how a number with a fraction enters the tests."""
+
+
 def with_change(path: str, value) -> dict:
     """GOOD with the value at a dotted path (list indexes as numbers) replaced; `...` deletes it."""
     doc = copy.deepcopy(GOOD)
+    value = json.loads(value) if isinstance(value, Json) else value
     *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
     target = doc
     for key in parents:
@@ -88,18 +97,20 @@ def test_fixtures_against_the_schema(path):
 
 BAD = [
     # (change, record, field, message fragment)
-    ("lines.0.price", 120.5, "lines[0] (pro)", "price", "not float 120.5 (floats lose cents; quote the number)"),
-    ("lines.0.price", 120.0, "lines[0] (pro)", "price", "not float 120.0"),
-    ("lines.0.ssp", 1.5, "lines[0] (pro)", "ssp", "not float 1.5"),
-    ("lines.2.usage.0.amount", 4.2, "lines[2] (api)", "usage[0].amount", "not float 4.2"),
-    ("events.0.amount", 5.0, "events[0] (credit_note)", "amount", "not float 5.0"),
+    ("lines.0.price", Json("120.5"), "lines[0] (pro)", "price",
+     "not float 120.5 (floats lose cents; quote the number)"),
+    ("lines.0.price", Json("120.0"), "lines[0] (pro)", "price", "not float 120.0"),
+    ("lines.0.ssp", Json("1.5"), "lines[0] (pro)", "ssp", "not float 1.5"),
+    ("lines.2.usage.0.amount", Json("4.2"), "lines[2] (api)", "usage[0].amount", "not float 4.2"),
+    ("events.0.amount", Json("5.0"), "events[0] (credit_note)", "amount", "not float 5.0"),
     ("lines.0.price", "120.001", "lines[0] (pro)", "price", "has more decimals than USD allows"),
     ("lines.0.price", "-1", "lines[0] (pro)", "price", "is not an amount"),
     ("lines.0.service_period", {"start": "2026-05-01", "end": "2026-05-01"}, "lines[0] (pro)", "service_period",
      "inverted: end 2026-05-01 is not after start 2026-05-01"),
     ("lines.0.service_period", {"start": "2026-02-30", "end": "2026-05-01"}, "lines[0] (pro)", "service_period.start",
      "'2026-02-30' is not a date"),
-    ("lines.0.ssp", ..., "lines[0] (pro)", "ssp", "no SSP for product 'pro': give the line an ssp or add the product to ssp_library"),
+    ("lines.0.ssp", ..., "lines[0] (pro)", "ssp",
+     "no SSP for product 'pro': give the line an ssp or add the product to ssp_library"),
     ("ssp_library.support", {"low": "30.00", "high": "20.00"}, "ssp_library", "support", "the range is inverted"),
     ("currency", "XYZ", "contract", "currency", "'XYZ' is not an ISO 4217 currency code"),
     ("closed_through", "2026-02", "events[0] (credit_note)", "date",
@@ -124,11 +135,12 @@ BAD = [
     ("events.0.amount", "0", "events[0] (credit_note)", "amount", "must be more than zero"),
     ("lines.0.colour", "red", "lines[0] (pro)", "colour", "is not a known key"),
     ("lines.2.price", "1.00", "lines[2] (api)", "", "should not be valid"),
-    ("lines.0.billing.invoices", [{"date": "2026-01-01", "amount": "120.00"}], "lines[0] (pro)", "billing", "should not be valid"),
+    ("lines.0.billing.invoices", [{"date": "2026-01-01", "amount": "120.00"}], "lines[0] (pro)", "billing",
+     "should not be valid"),
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "record", "field", "message"), BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+@pytest.mark.parametrize(("path", "value", "record", "field", "message"), BAD, ids=[f"{b[0]}={b[1]}" for b in BAD])
 def test_bad_input_names_the_record_and_field(path, value, record, field, message):
     doc = with_change(path, value)
     if record is None:
@@ -140,33 +152,38 @@ def test_bad_input_names_the_record_and_field(path, value, record, field, messag
 
 def test_overlapping_subscriptions_of_one_product():
     doc = copy.deepcopy(GOOD)
-    doc["lines"].append({"id": "pro-2", "product": "pro", "obligation": "subscription", "price": "10.00", "ssp": "10.00",
-                         "service_period": {"start": "2026-12-31", "end": "2027-02-01"}, "billing": {"timing": "advance"}})
+    doc["lines"].append({"id": "pro-2", "product": "pro", "obligation": "subscription", "price": "10.00",
+                         "ssp": "10.00", "service_period": {"start": "2026-12-31", "end": "2027-02-01"},
+                         "billing": {"timing": "advance"}})
     assert problems_of(doc) == [("lines[4] (pro-2)", "service_period",
-                                 "2026-12-31 to 2027-02-01 overlaps line 'pro' (2026-01-01 to 2027-01-01) for the same product 'pro': "
+                                 "2026-12-31 to 2027-02-01 overlaps line 'pro' (2026-01-01 to 2027-01-01) "
+                                 "for the same product 'pro': "
                                  "a product's subscription periods must not overlap")]
     doc["lines"][4]["service_period"]["start"] = "2027-01-01"  # a renewal starting on the end is fine
     parse_contract(doc)
 
 
 def test_added_lines_are_checked_like_lines_and_start_on_or_after_the_modification():
-    added = {"id": "extra", "product": "extra", "obligation": "subscription", "price": 9.5,
-             "service_period": {"start": "2026-02-01", "end": "2026-12-01"}, "billing": {"timing": "advance"}, "residual": True}
+    added = json.loads('{"id": "extra", "product": "extra", "obligation": "subscription", "price": 9.5,'
+                       ' "residual": true, "service_period": {"start": "2026-02-01", "end": "2026-12-01"},'
+                       ' "billing": {"timing": "advance"}}')
     doc = with_change("events", [{"type": "modification", "date": "2026-03-01", "add_lines": [added]}])
+    where = "events[0].add_lines[0] (extra)"
     assert problems_of(doc) == [
-        ("events[0].add_lines[0] (extra)", "price", "must be a decimal string or an integer, not float 9.5 (floats lose cents; quote the number)"),
-        ("events[0].add_lines[0] (extra)", "service_period", "an added line starts on or after the modification date 2026-03-01, not 2026-02-01"),
-        ("events[0].add_lines[0] (extra)", "residual", "the residual approach applies at inception only, not to added lines"),
+        (where, "price", "must be a decimal string or an integer, not float 9.5 (floats lose cents; quote the number)"),
+        (where, "service_period", "an added line starts on or after the modification date 2026-03-01, not 2026-02-01"),
+        (where, "residual", "the residual approach applies at inception only, not to added lines"),
     ]
 
 
 def test_schema_problems_inside_added_lines_are_located():
-    doc = with_change("events", [{"type": "modification", "date": "2026-03-01", "add_lines": [{"id": "x", "product": "x"}]}])
+    added = {"type": "modification", "date": "2026-03-01", "add_lines": [{"id": "x", "product": "x"}]}
+    doc = with_change("events", [added])
     assert ("events[0].add_lines[0] (x)", "obligation", "is required") in problems_of(doc)
 
 
 def test_every_problem_is_reported_at_once():
-    doc = with_change("lines.0.price", 1.5)
+    doc = with_change("lines.0.price", Json("1.5"))
     doc["lines"][1]["service_period"]["end"] = "2025-01-01"
     doc["currency"] = "ABC"
     assert [(r, f) for r, f, _ in problems_of(doc)] == [
@@ -176,7 +193,8 @@ def test_every_problem_is_reported_at_once():
 def test_a_shape_problem_stops_before_the_meaning_checks():
     doc = with_change("lines.0.obligation", "rental")
     doc["lines"][1]["service_period"]["end"] = "2025-01-01"
-    assert problems_of(doc) == [("lines[0] (pro)", "obligation", "'rental' is not one of ['subscription', 'usage', 'one_off', 'milestone']")]
+    assert problems_of(doc) == [
+        ("lines[0] (pro)", "obligation", "'rental' is not one of ['subscription', 'usage', 'one_off', 'milestone']")]
 
 
 @pytest.mark.parametrize(("text", "message"), [("{", "not valid JSON"), ("[]", "is not of type 'object'")])

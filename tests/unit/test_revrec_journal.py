@@ -16,7 +16,8 @@ D = Decimal
 
 def sub(id: str, price: str, start: str = "2026-01-01", end: str = "2027-01-01", **extra) -> dict:
     line = {"id": id, "product": id, "obligation": "subscription", "price": price, "ssp": price,
-            "service_period": {"start": start, "end": end}, "granularity": "monthly_even", "billing": {"timing": "advance"}}
+            "service_period": {"start": start, "end": end}, "granularity": "monthly_even",
+            "billing": {"timing": "advance"}}
     return {**line, **extra}
 
 
@@ -25,7 +26,8 @@ def run(lines: list[dict], events: list[dict] | None = None, **top) -> dict:
 
 
 def flat(out: dict) -> list[tuple[str, str, str, str, str]]:
-    return [(e["date"], e["entry"], line["role"], line["debit"], line["credit"]) for e in out["journal"] for line in e["lines"]]
+    return [(e["date"], e["entry"], line["role"], line["debit"], line["credit"])
+            for e in out["journal"] for line in e["lines"]]
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,8 @@ def test_revenue_lines_are_per_product_and_contra_revenue_is_a_debit():
 
 
 def test_entries_balance_and_the_running_balances_match_the_schedule():
-    usage = {"id": "api", "product": "api", "obligation": "usage", "service_period": {"start": "2026-01-01", "end": "2026-07-01"},
+    usage = {"id": "api", "product": "api", "obligation": "usage",
+             "service_period": {"start": "2026-01-01", "end": "2026-07-01"},
              "usage": [{"date": "2026-01-05", "amount": "40.00"}, {"date": "2026-04-05", "amount": "5.00"}],
              "billing": {"timing": "arrears", "interval": "quarterly"}}
     out = run([sub("a", "120.00", billing={"timing": "arrears", "interval": "quarterly"}), usage],
@@ -127,10 +130,37 @@ def test_the_waterfall_releases_deferred_revenue_earliest_first(as_of, deferred,
 
 def test_the_waterfall_ignores_later_events_and_lists_unscheduled_milestones():
     milestone = {"id": "impl", "product": "impl", "obligation": "milestone", "price": "500.00", "ssp": "500.00",
-                 "service_period": {"start": "2026-01-01", "end": "2026-06-01"}, "completed_on": None, "billing": {"timing": "advance"}}
+                 "service_period": {"start": "2026-01-01", "end": "2026-06-01"}, "completed_on": None,
+                 "billing": {"timing": "advance"}}
     out = run([sub("platform", "120.00"), milestone], [{"type": "void", "date": "2026-05-01", "invoice": "2026-01-01"}],
               closed_through="2026-03")
     fall = out["waterfall"]
     assert (fall["as_of"], fall["deferred_revenue"]) == ("2026-03", "590.00")
     assert fall["rows"][-1] == {"period": "unscheduled", "product": "impl", "amount": "500.00"}
     assert [r["period"] for r in fall["rows"][:-1]] == [f"2026-{m:02d}" for m in range(4, 13)]
+
+
+@pytest.mark.parametrize(
+    ("billing", "expected"),
+    [
+        ({"timing": "advance", "interval": "monthly"}, [(f"2026-{m:02d}", "100.00") for m in range(1, 13)]),
+        ({"timing": "arrears", "interval": "quarterly"},
+         [("2026-04", "300.00"), ("2026-07", "300.00"), ("2026-10", "300.00"), ("2027-01", "300.00")]),
+        ({"timing": "advance"}, [("2026-01", "1200.00")]),
+        ({"timing": "arrears"}, [("2027-01", "1200.00")]),
+        ({"timing": "advance",
+          "invoices": [{"date": "2026-02-01", "amount": "200.00"}, {"date": "2026-06-01", "amount": "1000.00"}]},
+         [("2026-02", "200.00"), ("2026-06", "1000.00")]),
+    ],
+)
+def test_billing_terms(billing, expected):
+    out = run([sub("platform", "1200.00", billing=billing)], policy={"catch_up": True})
+    assert [(row["period"], row["billed"]) for row in out["schedule"] if row["billed"] != "0.00"] == expected
+
+
+def test_a_partial_last_billing_period_is_billed_for_the_share_it_covers():
+    # Two full months and half of a 30-day April: weights 1, 1 and 15/30.
+    monthly = {"timing": "advance", "interval": "monthly"}
+    out = run([sub("platform", "500.00", "2026-02-01", "2026-04-16", billing=monthly)])
+    assert [(row["period"], row["billed"]) for row in out["schedule"] if row["billed"] != "0.00"] == [
+        ("2026-02", "200.00"), ("2026-03", "200.00"), ("2026-04", "100.00")]

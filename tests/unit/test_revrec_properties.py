@@ -43,16 +43,19 @@ def line(draw, index: int, currency: str) -> dict:
     base = {"id": f"l{index}", "product": f"p{index}", "billing": billing}
     if kind == "usage":
         days = draw(st.lists(st.integers(0, (end - start).days - 1), max_size=4))
-        usage = [{"date": (start + timedelta(days=d)).isoformat(), "amount": money(draw(st.integers(0, 100_000)), currency)}
-                 for d in days]
-        return {**base, "obligation": "usage", "service_period": period, "usage": usage, "billing": {**billing, "timing": "arrears"}}
+        usage = [{"date": (start + timedelta(days=d)).isoformat(),
+                  "amount": money(draw(st.integers(0, 100_000)), currency)} for d in days]
+        return {**base, "obligation": "usage", "service_period": period, "usage": usage,
+                "billing": {**billing, "timing": "arrears"}}
     if kind == "milestone":
         done = start + timedelta(days=draw(st.integers(0, 300)))
-        return {**base, "obligation": "milestone", "price": price, "ssp": ssp, "service_period": period, "completed_on": done.isoformat()}
+        return {**base, "obligation": "milestone", "price": price, "ssp": ssp, "service_period": period,
+                "completed_on": done.isoformat()}
     if kind == "one_off":
         return {**base, "obligation": "one_off", "price": price, "ssp": ssp, "delivered_on": start.isoformat(),
                 "billing": {"timing": billing["timing"]}}
-    return {**base, "obligation": "one_off" if kind == "one_off_ratable" else "subscription", "price": price, "ssp": ssp,
+    obligation = "one_off" if kind == "one_off_ratable" else "subscription"
+    return {**base, "obligation": obligation, "price": price, "ssp": ssp,
             "service_period": period, "recognition": "ratable", "granularity": draw(granularities)}
 
 
@@ -100,7 +103,8 @@ def test_total_recognized_over_the_life_equals_the_allocated_price(doc):
     out = result(doc)
     allocated = {a["line"]: D(a["allocated"]) for a in out["allocation"]}
     for line_out in out["lines"]:
-        total = sum((D(r["amount"]) for r in line_out["rows"]), D(0)) + sum((D(a["amount"]) for a in line_out["adjustments"]), D(0))
+        total = sum((D(r["amount"]) for r in line_out["rows"]), D(0))
+        total += sum((D(a["amount"]) for a in line_out["adjustments"]), D(0))
         assert total == allocated[line_out["line"]] == D(line_out["value"])
     assert closing(out, "cumulative_recognized") == sum(allocated.values(), D(0))
     billed = sum((D(row["billed"]) for row in out["schedule"]), D(0))
@@ -190,20 +194,28 @@ def contracts_with_events(draw) -> dict:
         if (end - start).days > 1:
             day = start + timedelta(days=draw(st.integers(1, (end - start).days - 1)))
             price = D(target["price"]) + from_units(draw(st.integers(1, 100_000)), doc["currency"])
-            doc["events"].append({"type": "upgrade", "date": day.isoformat(), "line": target["id"], "price": str(price)})
+            upgrade = {"type": "upgrade", "date": day.isoformat(), "line": target["id"], "price": str(price)}
+            doc["events"].append(upgrade)
     if draw(st.booleans()):
         day = START + timedelta(days=draw(st.integers(0, 400)))
-        added = draw(line(9, doc["currency"]))
-        added["id"], added["product"] = "added", "added"
-        for key in ("service_period",):
-            if key in added:
-                length = date.fromisoformat(added[key]["end"]) - date.fromisoformat(added[key]["start"])
-                added[key] = {"start": day.isoformat(), "end": (day + length).isoformat()}
+        added = {**draw(line(9, doc["currency"])), "id": "added", "product": "added"}
+        # Move the drawn line to start on the modification date, usage and all.
+        first = date.fromisoformat(added["service_period"]["start"] if "service_period" in added
+                                   else added["delivered_on"])
+
+        def moved(text: str) -> str:
+            return (date.fromisoformat(text) + (day - first)).isoformat()
+
+        if "service_period" in added:
+            added["service_period"] = {k: moved(v) for k, v in added["service_period"].items()}
         for key in ("delivered_on", "completed_on"):
             if key in added:
-                added[key] = day.isoformat()
+                added[key] = moved(added[key])
+        if "usage" in added:
+            added["usage"] = [{**u, "date": moved(u["date"])} for u in added["usage"]]
         treatment = draw(st.sampled_from(["separate_contract", "prospective", "cumulative_catch_up"]))
-        doc["events"].append({"type": "modification", "date": day.isoformat(), "treatment": treatment, "add_lines": [added]})
+        modification = {"type": "modification", "date": day.isoformat(), "treatment": treatment, "add_lines": [added]}
+        doc["events"].append(modification)
     return doc
 
 

@@ -16,7 +16,8 @@ from invoiceflow.revrec.schedule import LineSchedule, Row, change, point, ratabl
 D = Decimal
 
 
-def subscription(price: str, start: str, end: str, granularity: str = "monthly_prorated", currency: str = "USD", **billing):
+def subscription(price: str, start: str, end: str, granularity: str = "monthly_prorated", currency: str = "USD",
+                 **billing) -> dict:
     return {"currency": currency, "lines": [{
         "id": "sub", "product": "plan", "obligation": "subscription", "price": price, "ssp": price,
         "service_period": {"start": start, "end": end}, "granularity": granularity,
@@ -32,11 +33,14 @@ def months(doc: dict, *columns: str) -> list[tuple[str, ...]]:
 @pytest.mark.parametrize(
     ("start", "end", "granularity", "expected"),
     [
-        ("2026-01-15", "2026-02-15", "monthly_prorated", [("2026-01-15", "2026-02-01", 17), ("2026-02-01", "2026-02-15", 14)]),
-        ("2026-01-15", "2026-02-15", "monthly_even", [("2026-01-15", "2026-02-01", 1), ("2026-02-01", "2026-02-15", 1)]),
+        ("2026-01-15", "2026-02-15", "monthly_prorated",
+         [("2026-01-15", "2026-02-01", 17), ("2026-02-01", "2026-02-15", 14)]),
+        ("2026-01-15", "2026-02-15", "monthly_even",
+         [("2026-01-15", "2026-02-01", 1), ("2026-02-01", "2026-02-15", 1)]),
         ("2026-01-30", "2026-02-02", "daily", [("2026-01-30", "2026-01-31", 1), ("2026-01-31", "2026-02-01", 1),
                                                ("2026-02-01", "2026-02-02", 1)]),
-        ("2026-12-20", "2027-01-10", "monthly_prorated", [("2026-12-20", "2027-01-01", 12), ("2027-01-01", "2027-01-10", 9)]),
+        ("2026-12-20", "2027-01-10", "monthly_prorated",
+         [("2026-12-20", "2027-01-01", 12), ("2027-01-01", "2027-01-10", 9)]),
         ("2028-02-01", "2028-03-01", "monthly_prorated", [("2028-02-01", "2028-03-01", 29)]),
     ],
 )
@@ -48,9 +52,12 @@ def test_recognition_periods(start, end, granularity, expected):
 @pytest.mark.parametrize(
     ("value", "weights", "currency", "expected"),
     [
-        ("100.00", [1, 1, 1], "USD", ["33.33", "33.33", "33.34"]),  # the last period absorbs the rounding
+        ("100.00", [1, 1, 1], "USD", ["33.33", "33.34", "33.33"]),  # running total 33.33, 66.67, 100.00
         ("31.00", [17, 14], "USD", ["17.00", "14.00"]),
-        ("0.05", [1, 1, 1, 1], "USD", ["0.01", "0.01", "0.01", "0.02"]),  # 0.0125 rounds half up to 0.01
+        ("0.05", [1, 1, 1, 1], "USD", ["0.01", "0.02", "0.01", "0.01"]),  # running total 0.01, 0.03, 0.04, 0.05
+        ("0.02", [1, 1, 1, 1], "USD", ["0.01", "0.00", "0.01", "0.00"]),  # never negative, never ahead
+        ("1.00", [1] * 200, "USD", ["0.01", "0.00"] * 100),
+        ("0.03", [1, 1, 1, 1], "USD", ["0.01", "0.01", "0.00", "0.01"]),  # running total 0.01, 0.02, 0.02, 0.03
         ("100000", [31, 28], "JPY", ["52542", "47458"]),
         ("-184.00", [31, 31], "USD", ["-92.00", "-92.00"]),
         ("1.000", [1, 2], "KWD", ["0.333", "0.667"]),
@@ -65,15 +72,20 @@ def test_spread_rounds_half_up_and_the_last_period_absorbs(value, weights, curre
 @pytest.mark.parametrize(
     ("doc", "expected"),
     [
-        (subscription("31.00", "2026-01-15", "2026-02-15"), [("2026-01", "17.00", "31.00", "14.00"), ("2026-02", "14.00", "0.00", "0.00")]),
-        (subscription("365.00", "2026-01-01", "2027-01-01", "daily")
-         , [("2026-01", "31.00", "365.00", "334.00"), ("2026-02", "28.00", "0.00", "306.00"), ("2026-03", "31.00", "0.00", "275.00")]),
+        (subscription("31.00", "2026-01-15", "2026-02-15"),
+         [("2026-01", "17.00", "31.00", "14.00"), ("2026-02", "14.00", "0.00", "0.00")]),
+        (subscription("365.00", "2026-01-01", "2027-01-01", "daily"),
+         [("2026-01", "31.00", "365.00", "334.00"), ("2026-02", "28.00", "0.00", "306.00"),
+          ("2026-03", "31.00", "0.00", "275.00")]),
         (subscription("365.00", "2026-01-01", "2027-01-01", "monthly_prorated"),
-         [("2026-01", "31.00", "365.00", "334.00"), ("2026-02", "28.00", "0.00", "306.00"), ("2026-03", "31.00", "0.00", "275.00")]),
+         [("2026-01", "31.00", "365.00", "334.00"), ("2026-02", "28.00", "0.00", "306.00"),
+          ("2026-03", "31.00", "0.00", "275.00")]),
         (subscription("365.00", "2026-01-01", "2027-01-01", "monthly_even"),
-         [("2026-01", "30.42", "365.00", "334.58"), ("2026-02", "30.42", "0.00", "304.16"), ("2026-03", "30.42", "0.00", "273.74")]),
+         [("2026-01", "30.42", "365.00", "334.58"), ("2026-02", "30.41", "0.00", "304.17"),
+          ("2026-03", "30.42", "0.00", "273.75")]),
         (subscription("100000", "2026-01-01", "2027-01-01", currency="JPY"),
-         [("2026-01", "8493", "100000", "91507"), ("2026-02", "7671", "0", "83836"), ("2026-03", "8493", "0", "75343")]),
+         [("2026-01", "8493", "100000", "91507"), ("2026-02", "7671", "0", "83836"),
+          ("2026-03", "8494", "0", "75342")]),
     ],
     ids=["monthly-from-jan-15", "annual-daily", "annual-prorated", "annual-even", "annual-jpy"],
 )
@@ -81,16 +93,19 @@ def test_worked_examples(doc, expected):
     assert months(doc, "recognized", "billed", "deferred_revenue")[: len(expected)] == expected
 
 
-def test_the_last_month_absorbs_in_every_granularity():
-    for granularity, last in [("monthly_even", "30.38"), ("monthly_prorated", "31.00"), ("daily", "31.00")]:
-        assert months(subscription("365.00", "2026-01-01", "2027-01-01", granularity), "recognized")[-1] == ("2026-12", last)
+def test_the_last_month_takes_what_is_left_in_every_granularity():
+    for granularity, last in [("monthly_even", "30.42"), ("monthly_prorated", "31.00"), ("daily", "31.00")]:
+        doc = subscription("365.00", "2026-01-01", "2027-01-01", granularity)
+        assert months(doc, "recognized")[-1] == ("2026-12", last)
 
 
 @pytest.mark.parametrize(
     ("catch_up", "expected"),
     [
-        (True, [("2026-03", "90.00", "59.00"), ("2026-04", "30.00", "0.00"), ("2026-05", "31.00", "0.00"), ("2026-06", "30.00", "0.00")]),
-        (False, [("2026-03", "35.24", "0.00"), ("2026-04", "48.05", "0.00"), ("2026-05", "49.65", "0.00"), ("2026-06", "48.06", "0.00")]),
+        (True, [("2026-03", "90.00", "59.00"), ("2026-04", "30.00", "0.00"), ("2026-05", "31.00", "0.00"),
+                ("2026-06", "30.00", "0.00")]),
+        (False, [("2026-03", "35.24", "0.00"), ("2026-04", "48.05", "0.00"), ("2026-05", "49.66", "0.00"),
+                 ("2026-06", "48.05", "0.00")]),
     ],
 )
 def test_catch_up_when_the_service_starts_before_the_invoice(catch_up, expected):

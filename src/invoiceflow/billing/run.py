@@ -102,6 +102,7 @@ def run_bill_run(
                 break
             _bill_batch(conn, tenant_id, run_id, batch, as_of, clock, report)
         after = batch[-1].id
+        cache.versions.clear()  # a contract's versions are needed by its own batch only: memory stays flat
         report.subscriptions += len(batch)
         if on_progress:
             on_progress(report.subscriptions, total)

@@ -42,7 +42,9 @@ def _revrec() -> None:
 
 @revrec_app.command("schedule")
 def schedule_command(
-    contract: Annotated[Path, typer.Option("--contract", help="Contract file (JSON), see docs/revenue-recognition.md.")],
+    contract: Annotated[
+        Path, typer.Option("--contract", help="Contract file (JSON), see docs/revenue-recognition.md.")
+    ],
     output: Annotated[OutputFormat, typer.Option("--format", help="json (default) or table.")] = OutputFormat.json,
 ) -> None:
     """Allocate a contract's price and print its recognition schedule, balances, journal lines and waterfall."""
@@ -69,17 +71,18 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
 
 def print_tables(doc: dict[str, Any]) -> None:
     currency = doc["currency"]
-    console.print(_table(f"Allocation ({currency})", ["line", "product", "method", "price", "ssp", "relative_share", "allocated", "discount_share"],
-                         [[a["line"], a["product"], a["method"], a["price"], a["ssp"], a["relative_share"], a["allocated"],
-                           a["discount_share"]] for a in doc["allocation"]]))
-    keys = ["period", "recognized", "catch_up", "cumulative_recognized", "billed", "credited", "deferred_revenue", "unbilled_receivable"]
+    keys = ["line", "product", "method", "price", "ssp", "relative_share", "allocated", "discount_share"]
+    console.print(_table(f"Allocation ({currency})", keys, [[a[k] for k in keys] for a in doc["allocation"]]))
+    keys = ["period", "recognized", "catch_up", "cumulative_recognized", "billed", "credited", "deferred_revenue",
+            "unbilled_receivable"]
     console.print(_table("Schedule", keys, [[p[k] for k in keys] for p in doc["schedule"]]))
     journal = [[e["period"], e["date"], e["entry"], line["role"], line.get("product"), line["debit"], line["credit"]]
                for e in doc["journal"] for line in e["lines"]]
     console.print(_table("Journal lines", ["period", "date", "entry", "role", "product", "debit", "credit"], journal))
     fall = doc["waterfall"]
-    console.print(_table(f"Deferred revenue waterfall at {fall['as_of']}: {fall['deferred_revenue']}",
-                         ["period", "product", "amount"], [[r["period"], r["product"], r["amount"]] for r in fall["rows"]]))
+    keys = ["period", "product", "amount"]
+    console.print(_table(f"Deferred revenue waterfall at {fall['as_of']}: {fall['deferred_revenue']}", keys,
+                         [[r[k] for k in keys] for r in fall["rows"]]))
 
 
 def register(app: typer.Typer) -> None:

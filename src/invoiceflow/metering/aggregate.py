@@ -16,15 +16,17 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 from itertools import groupby
 from operator import itemgetter
 
 from sqlalchemy import Connection, text
 
 from invoiceflow.metering.events import AGGREGATIONS, QUANTITY_SCALE
-from invoiceflow.money import div
+from invoiceflow.money import PRECISION, div
 
+_EXACT = Context(prec=PRECISION)
+_SCALE = Decimal(QUANTITY_SCALE)
 _IN_PYTHON = frozenset({"latest", "weighted_sum"})
 _JOIN = (
     "FROM _usage_windows w JOIN usage_events e ON e.customer_id = w.customer_id AND e.meter_id = w.meter_id "
@@ -74,7 +76,7 @@ class Aggregate:
 
 def unscale(stored: int) -> Decimal:
     """A stored (scaled) integer quantity as the exact Decimal it stands for."""
-    return div(Decimal(stored), Decimal(QUANTITY_SCALE))
+    return _EXACT.divide(Decimal(stored), _SCALE)  # exact for any 64-bit integer at this precision
 
 
 def aggregate_windows(conn: Connection, tenant_id: int, windows: Sequence[Window]) -> dict[int, list[Aggregate]]:
@@ -88,7 +90,7 @@ def aggregate_windows(conn: Connection, tenant_id: int, windows: Sequence[Window
     params = {"tenant_id": tenant_id}
     dims_of = _DimsCache()
     if any(w.aggregation not in _IN_PYTHON for w in windows):
-        for window_id, dims, count, whole, fraction, largest, distinct in conn.execute(_SQL_AGGREGATES, params):
+        for window_id, dims, count, whole, fraction, largest, distinct in conn.execute(_SQL_AGGREGATES, params).all():
             kind = kinds[window_id]
             if kind == "count":
                 quantity = Decimal(count)
@@ -130,7 +132,7 @@ def transaction_amounts_many(conn: Connection, tenant_id: int, windows: Sequence
     _check(windows)
     _load_windows(conn, windows)
     results: dict[int, list[Decimal]] = {w.window_id: [] for w in windows}
-    for window_id, quantity in conn.execute(_WINDOW_AMOUNTS, {"tenant_id": tenant_id}):
+    for window_id, quantity in conn.execute(_WINDOW_AMOUNTS, {"tenant_id": tenant_id}).all():
         results[window_id].append(unscale(quantity))
     conn.execute(text("DELETE FROM _usage_windows"))
     return results

@@ -26,6 +26,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from invoiceflow.errors import IngestError, Problem
+from invoiceflow.store.db import large_sqlite_cache
 from invoiceflow.metering.events import ROW_COLUMNS, EventParser, MeterSpec, RecordLabel, event_label, line_label
 from invoiceflow.store.tables import customer_accounts, customers, meters, usage_cursors
 
@@ -76,6 +77,11 @@ def ingest_records(
     record_label: RecordLabel = line_label,
 ) -> IngestReport:
     """Ingest (position, event) pairs, e.g. from `metering.files.read_events`; a Problem item is a bad line."""
+    with large_sqlite_cache(conn):
+        return _ingest(conn, tenant_id, records, ingested_at_micros, batch_size, on_progress, record_label)
+
+
+def _ingest(conn, tenant_id, records, ingested_at_micros, batch_size, on_progress, record_label) -> IngestReport:
     reference = load_reference(conn, tenant_id)
     parser = EventParser(tenant_id, ingested_at_micros=ingested_at_micros, record_label=record_label, **reference)
     meter_codes = {m.id: m.code for m in reference["meters"].values()}

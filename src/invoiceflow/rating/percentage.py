@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from invoiceflow.money import mul
 from invoiceflow.rating.prices import PercentagePrice
 from invoiceflow.rating.result import TransactionLine
 
@@ -22,7 +21,7 @@ ZERO = Decimal(0)
 
 def _fee(price: PercentagePrice, chargeable: Decimal) -> tuple[Decimal, str | None]:
     """rate% of the chargeable part plus the fixed fee, clamped to [min, max] per transaction when set."""
-    fee = mul(chargeable, price.rate, PERCENT) + price.fixed_fee
+    fee = chargeable * price.rate * PERCENT + price.fixed_fee  # the caller's PRECISION context applies
     if price.min_per_transaction is not None and fee < price.min_per_transaction:
         return price.min_per_transaction, "min"
     if price.max_per_transaction is not None and fee > price.max_per_transaction:

@@ -96,11 +96,13 @@ def allocate(
     if residual:
         if not residual_allowed:
             problems += [
-                Problem(item.record, "residual", "the residual approach is not allowed: set policy.residual_allowed to true")
+                Problem(item.record, "residual",
+                        "the residual approach is not allowed: set policy.residual_allowed to true")
                 for item in residual
             ]
         if len(residual) > 1:
-            problems += [Problem(item.record, "residual", "only one line of a contract may take the residual") for item in residual[1:]]
+            message = "only one line of a contract may take the residual"
+            problems += [Problem(item.record, "residual", message) for item in residual[1:]]
         if discount_target:
             problems.append(Problem("policy", "discount_target", "cannot be combined with a residual line"))
         if problems:
@@ -116,12 +118,14 @@ def _allocation(item: Item, ssp: Decimal, ssp_total: Decimal, allocated: Decimal
     return Allocation(item.key, item.price, ssp, share, allocated, ssp - allocated, method)
 
 
-def _relative(items: Sequence[Item], ssps: list[Decimal], total: Decimal, currency: str, method: str) -> list[Allocation]:
+def _relative(
+    items: Sequence[Item], ssps: list[Decimal], total: Decimal, currency: str, method: str
+) -> list[Allocation]:
     ssp_total = sum(ssps, Decimal(0))
     if ssp_total == 0:
-        raise ValidationError(
-            [Problem(items[0].record if items else "contract", "ssp", "the SSPs add up to zero: relative allocation needs a positive SSP")]
-        )
+        record = items[0].record if items else "contract"
+        message = "the SSPs add up to zero: relative allocation needs a positive SSP"
+        raise ValidationError(Problem(record, "ssp", message))
     allocated = largest_remainder(total, ssps, currency)
     return [_allocation(item, ssp, ssp_total, a, method) for item, ssp, a in zip(items, ssps, allocated)]
 
@@ -145,7 +149,9 @@ def _to_target(items: Sequence[Item], target: set[str], total: Decimal, currency
     in_target = [i for i, item in enumerate(items) if item.key in target]
     shares = dict(zip(in_target, largest_remainder(rest, [ssps[i] for i in in_target], currency)))
     return [
-        _allocation(item, ssp, ssp_total, shares.get(i, exact(ssp, currency)), "discount_target" if i in shares else "ssp")
+        _allocation(item, ssp, ssp_total, shares[i], "discount_target")
+        if i in shares
+        else _allocation(item, ssp, ssp_total, exact(ssp, currency), "ssp")
         for i, (item, ssp) in enumerate(zip(items, ssps))
     ]
 
@@ -166,7 +172,8 @@ def _residual(items: Sequence[Item], residual: Item, total: Decimal, currency: s
     if residual.ssp is not None and not residual.ssp.low <= left <= residual.ssp.high:
         raise ValidationError(
             Problem(residual.record, "ssp", f"the residual {money(left)} falls outside the SSP range "
-                    f"{money(residual.ssp.low)} to {money(residual.ssp.high)}: the residual approach cannot be used here; "
+                    f"{money(residual.ssp.low)} to {money(residual.ssp.high)}: "
+                    "the residual approach cannot be used here; "
                     "allocate by relative SSP")
         )
     result = []

@@ -41,9 +41,8 @@ def bills_for(line: ContractLine, currency: str) -> list[Bill]:
         dated = list(billing.invoices)
     elif line.kind is Kind.usage:
         dated = _usage_bills(line)
-    elif line.start is None or line.end is None:
-        day = line.completed_on if line.kind is Kind.milestone else line.delivered_on
-        dated = [(day, line.price)] if day is not None else []
+    elif line.start is None or line.end is None:  # a point-in-time line without a service period
+        dated = [(line.delivered_on, line.price)]
     elif line.kind is Kind.milestone and billing.timing is Timing.arrears:
         dated = [(line.completed_on, line.price)] if line.completed_on else []
     elif billing.interval == "once":

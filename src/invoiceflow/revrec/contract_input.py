@@ -103,7 +103,8 @@ def schema_problems(doc: Any) -> list[Problem]:
             rest, message = rest + missing[:1], "is required"
         elif error.validator == "additionalProperties":
             known = error.schema.get("properties", {})
-            problems += [Problem(record, _field(rest + [key]), "is not a known key") for key in error.instance if key not in known]
+            unknown = [key for key in error.instance if key not in known]
+            problems += [Problem(record, _field(rest + [key]), "is not a known key") for key in unknown]
             continue
         problems.append(Problem(record, _field(rest), message))
     return problems
@@ -141,7 +142,9 @@ class _Reader:
         doc = self.doc
         if not is_currency(self.currency):
             self.add("contract", "currency", f"{self.currency!r} is not an ISO 4217 currency code")
-        library = {product: self.ssp(value, "ssp_library", product) for product, value in doc.get("ssp_library", {}).items()}
+        library = {
+            product: self.ssp(value, "ssp_library", product) for product, value in doc.get("ssp_library", {}).items()
+        }
         policy = self.policy(doc.get("policy", {}))
         lines = [self.line(item, f"lines[{i}] ({item['id']})", library, policy) for i, item in enumerate(doc["lines"])]
         self.check_lines(lines, policy)
@@ -152,7 +155,8 @@ class _Reader:
 
     def ssp(self, value: Any, record: str, field: str) -> SSP:
         if isinstance(value, dict):
-            low, high = self.money(value["low"], record, f"{field}.low"), self.money(value["high"], record, f"{field}.high")
+            low = self.money(value["low"], record, f"{field}.low")
+            high = self.money(value["high"], record, f"{field}.high")
             if low > high:
                 self.add(record, field, f"the range is inverted: low {low} is above high {high}")
             return SSP(low, high)
@@ -175,26 +179,35 @@ class _Reader:
         default = policy.one_off_recognition if kind is Kind.one_off else PATTERNS[kind][0]
         pattern = Pattern(item.get("recognition", default.value))
         if pattern not in PATTERNS[kind]:
-            self.add(record, "recognition", f"a {kind.value} line is recognized {' or '.join(p.value for p in PATTERNS[kind])}, not {pattern.value}")
+            allowed = " or ".join(p.value for p in PATTERNS[kind])
+            self.add(record, "recognition", f"a {kind.value} line is recognized {allowed}, not {pattern.value}")
         start = end = None
         if "service_period" in item:
             start = self.day(item["service_period"]["start"], record, "service_period.start")
             end = self.day(item["service_period"]["end"], record, "service_period.end")
             if end <= start:
-                self.add(record, "service_period", f"inverted: end {end} is not after start {start} (the end is the first day no longer served)")
+                self.add(record, "service_period",
+                         f"inverted: end {end} is not after start {start} (the end is the first day no longer served)")
         elif pattern is Pattern.ratable:
             self.add(record, "service_period", "is required to recognize a line ratably")
-        usage = tuple((self.day(u["date"], record, f"usage[{j}].date"), self.money(u["amount"], record, f"usage[{j}].amount"))
-                      for j, u in enumerate(item.get("usage", [])))
+        usage = tuple(
+            (self.day(u["date"], record, f"usage[{j}].date"), self.money(u["amount"], record, f"usage[{j}].amount"))
+            for j, u in enumerate(item.get("usage", []))
+        )
         for j, (day, _) in enumerate(usage):
             if start and end and not start <= day < end:
                 self.add(record, f"usage[{j}].date", f"{day} is outside the service period {start} to {end}")
-        price = sum((a for _, a in usage), Decimal(0)) if kind is Kind.usage else self.money(item["price"], record, "price")
+        if kind is Kind.usage:
+            price = sum((amount for _, amount in usage), Decimal(0))
+        else:
+            price = self.money(item["price"], record, "price")
         line = ContractLine(
             id=item["id"], product=item["product"], kind=kind, pattern=pattern, price=price,
-            ssp=self.line_ssp(item, record, kind, library), billing=self.billing(item["billing"], record, kind, price, start),
+            ssp=self.line_ssp(item, record, kind, library),
+            billing=self.billing(item["billing"], record, kind, price, start),
             start=start, end=end, granularity=self.granularity(item, record, pattern, policy),
-            delivered_on=self.optional_day(item, "delivered_on", record), completed_on=self.optional_day(item, "completed_on", record),
+            delivered_on=self.optional_day(item, "delivered_on", record),
+            completed_on=self.optional_day(item, "completed_on", record),
             residual=item.get("residual", False), usage=usage, record=record,
         )
         self.check_dates(line, item, record)
@@ -214,9 +227,11 @@ class _Reader:
         ssp = self.ssp(item["ssp"], record, "ssp") if "ssp" in item else library.get(item["product"])
         if item.get("residual"):
             if ssp is not None and not ssp.is_range:
-                self.add(record, "ssp", "a residual line takes an SSP range (to check the residual against) or none, not a point")
+                self.add(record, "ssp",
+                         "a residual line takes an SSP range (to check the residual against) or none, not a point")
         elif ssp is None:
-            self.add(record, "ssp", f"no SSP for product {item['product']!r}: give the line an ssp or add the product to ssp_library")
+            self.add(record, "ssp",
+                     f"no SSP for product {item['product']!r}: give the line an ssp or add the product to ssp_library")
         return ssp
 
     def billing(self, doc: dict, record: str, kind: Kind, price: Decimal, start: date | None) -> Billing:
@@ -254,12 +269,14 @@ class _Reader:
             for other in subscriptions[:i]:
                 if other.product == line.product and line.start < other.end and other.start < line.end:
                     self.add(line.record, "service_period",
-                             f"{line.start} to {line.end} overlaps line {other.id!r} ({other.start} to {other.end}) for the same "
-                             f"product {line.product!r}: a product's subscription periods must not overlap")
+                             f"{line.start} to {line.end} overlaps line {other.id!r} ({other.start} to {other.end}) "
+                             f"for the same product {line.product!r}: "
+                             "a product's subscription periods must not overlap")
         allocated = {line.id for line in lines if line.kind is not Kind.usage}
         for j, key in enumerate(policy.discount_target or ()):
             if key not in allocated:
-                self.add("policy", f"discount_target[{j}]", f"{key!r} is not a line of the contract that takes part in allocation")
+                self.add("policy", f"discount_target[{j}]",
+                         f"{key!r} is not a line of the contract that takes part in allocation")
 
     def check_ids(self, lines: list[ContractLine], events: tuple[Event, ...]) -> None:
         seen: set[str] = set()
@@ -274,7 +291,8 @@ class _Reader:
         day = self.day(item["date"], record, "date")
         closed = self.doc.get("closed_through")
         if closed and f"{day.year:04d}-{day.month:02d}" <= closed:
-            self.add(record, "date", f"{day} falls in a closed period (closed through {closed}): date the {kind} in an open period")
+            self.add(record, "date",
+                     f"{day} falls in a closed period (closed through {closed}): date the {kind} in an open period")
         if kind == "modification":
             return self.modification(item, i, record, day, library, policy)
         if kind in ("upgrade", "downgrade"):
@@ -289,7 +307,8 @@ class _Reader:
         if "lines" in item:
             lines = tuple((c["line"], positive(c["amount"], f"lines[{j}].amount")) for j, c in enumerate(item["lines"]))
         if kind in ("credit_note", "refund") and (amount is None) == (lines is None):
-            self.add(record, "amount", "give either an amount (spread over the invoice's lines) or lines, not both or neither")
+            self.add(record, "amount",
+                     "give either an amount (spread over the invoice's lines) or lines, not both or neither")
         return Reduction(i, kind, day, self.day(item["invoice"], record, "invoice"), amount, lines)
 
     def _positive(self, value: Any, record: str, field: str) -> Decimal:
@@ -298,7 +317,9 @@ class _Reader:
             self.add(record, field, "must be more than zero")
         return amount
 
-    def modification(self, item: dict, i: int, record: str, day: date, library: dict[str, SSP], policy: Policy) -> Modification:
+    def modification(
+        self, item: dict, i: int, record: str, day: date, library: dict[str, SSP], policy: Policy
+    ) -> Modification:
         treatment = Treatment(item.get("treatment", policy.modification_treatment.value))
         added = []
         for j, doc in enumerate(item["add_lines"]):
@@ -306,7 +327,8 @@ class _Reader:
             line = self.line(doc, where, library, policy)
             first = line.start or line.delivered_on
             if first is not None and first < day:
-                self.add(where, "service_period", f"an added line starts on or after the modification date {day}, not {first}")
+                self.add(where, "service_period",
+                         f"an added line starts on or after the modification date {day}, not {first}")
             if line.residual:
                 self.add(where, "residual", "the residual approach applies at inception only, not to added lines")
             added.append(line)

@@ -8,16 +8,14 @@ by the schedule known at that date.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date
 from decimal import Decimal
 
 from invoiceflow.errors import ValidationError
 from invoiceflow.revrec.allocation import Allocation
 from invoiceflow.revrec.events import apply_events
-from invoiceflow.revrec.journal import journal, schedule
+from invoiceflow.revrec.journal import journal, period_end, schedule
 from invoiceflow.revrec.model import Contract
 from invoiceflow.revrec.obligations import Book, open_book
-from invoiceflow.revrec.schedule import next_month
 from invoiceflow.revrec.waterfall import waterfall
 
 
@@ -39,20 +37,12 @@ class Recognition:
     def events(self) -> list[dict]:
         return self.book.events
 
-    def recognized(self, line: str) -> Decimal:
-        """Total revenue over the line's life (rows and event adjustments)."""
-        return self.book.obligations[line].schedule.value
-
 
 def _booked(contract: Contract) -> Book:
     book = apply_events(open_book(contract), contract.events)
     if book.problems:
         raise ValidationError(book.problems)
     return book
-
-
-def period_end(period: str) -> date:
-    return date.fromordinal(next_month(date(int(period[:4]), int(period[5:]), 1)).toordinal() - 1)
 
 
 def recognize(contract: Contract) -> Recognition:

@@ -17,7 +17,9 @@ from invoiceflow.money import round_amount
 from invoiceflow.rating.periods import prorate
 from invoiceflow.revrec.allocation import Allocation, allocate, largest_remainder, to_units
 from invoiceflow.revrec.billing import Bill
-from invoiceflow.revrec.model import Billing, Event, Modification, Pattern, PriceChange, Reduction, Treatment, event_label
+from invoiceflow.revrec.model import (
+    Billing, Event, Modification, Pattern, PriceChange, Reduction, Treatment, event_label,
+)
 from invoiceflow.revrec.obligations import MAIN, Book, Obligation, add_obligations, allocation_items
 from invoiceflow.revrec.schedule import change
 
@@ -51,7 +53,8 @@ def _credits(book: Book, event: Reduction) -> dict[str, Decimal] | None:
         book.problems.append(Problem(record, "invoice", f"there is no invoice dated {invoice}"))
         return None
     if invoice > event.day:
-        book.problems.append(Problem(record, "invoice", f"invoice {invoice} is dated after the {event.type} ({event.day})"))
+        message = f"invoice {invoice} is dated after the {event.type} ({event.day})"
+        book.problems.append(Problem(record, "invoice", message))
         return None
     still_open: dict[str, Decimal] = {}
     for bill in on_invoice:
@@ -65,8 +68,9 @@ def _credits(book: Book, event: Reduction) -> dict[str, Decimal] | None:
             if line not in still_open:
                 problems.append(Problem(record, f"lines[{j}].line", f"line {line!r} is not on invoice {invoice}"))
             elif taken > still_open[line]:
-                problems.append(Problem(record, f"lines[{j}].amount",
-                                        f"{taken} is more than the {still_open[line]} still open for line {line!r} on invoice {invoice}"))
+                message = (f"{taken} is more than the {still_open[line]} still open for line {line!r} "
+                           f"on invoice {invoice}")
+                problems.append(Problem(record, f"lines[{j}].amount", message))
             credits[line] = taken
         book.problems.extend(problems)
         return None if problems else credits
@@ -108,9 +112,12 @@ def _reduce(book: Book, event: Reduction) -> None:
             book.problems.append(Problem(_record(event), "amount",
                                          f"the credit is {amount} more than the obligations have left to recognize"))
             return
-        for ob, part in zip(members, largest_remainder(amount, [to_units(r, book.currency) for r in room], book.currency)):
+        parts = largest_remainder(amount, [to_units(r, book.currency) for r in room], book.currency)
+        for ob, part in zip(members, parts):
             cuts[ob.line.id] = cuts.get(ob.line.id, ZERO) + part
-    book.bills.extend(Bill(event.day, line, -amount, event.invoice, event.type, label) for line, amount in credits.items() if amount)
+    book.bills.extend(
+        Bill(event.day, line, -amount, event.invoice, event.type, label) for line, amount in credits.items() if amount
+    )
     revenue = []
     for line, part in cuts.items():
         if not part:
@@ -172,21 +179,27 @@ def _modify(book: Book, event: Modification) -> None:
     """Add lines as a separate contract, prospectively, or by cumulative catch-up (ASC 606-10-25-12/13)."""
     label, treatment, currency = event_label(event), event.treatment, book.currency
     items = allocation_items(event.add_lines)
-    if treatment is Treatment.separate_contract:
+    record = {"index": event.index, "type": event.type, "date": event.day, "treatment": treatment.value,
+              "added_lines": [n.id for n in event.add_lines], "reallocation": []}
+    if treatment is Treatment.separate_contract or not items:
+        # A separate contract is allocated on its own; added usage alone is allocated its own amount.
+        separate = treatment is Treatment.separate_contract
         allocations = allocate(items, currency) if items else []
-        add_obligations(book, event.add_lines, allocations, label, label)
-        book.events.append({"index": event.index, "type": event.type, "date": event.day,
-                            "treatment": treatment.value, "added_lines": [n.id for n in event.add_lines], "reallocation": []})
+        add_obligations(book, event.add_lines, allocations, label, label if separate else MAIN)
+        book.events.append(record)
         return
     prospective = treatment is Treatment.prospective
     # Prospective: what is left of the old obligations plus the new price, over what is left to deliver.
     # Cumulative catch-up: the whole contract reallocated as if the new lines had always been in it.
-    basis = {ob.line.id: ob.schedule.remaining(event.day) if prospective else ob.schedule.value for ob in book.in_group(MAIN)}
+    basis = {
+        ob.line.id: ob.schedule.remaining(event.day) if prospective else ob.schedule.value for ob in book.in_group(MAIN)
+    }
     members = [ob for ob in book.in_group(MAIN) if basis[ob.line.id] > 0]
     weights = [
-        Fraction(ob.ssp) * (Fraction(basis[ob.line.id]) / Fraction(ob.schedule.value) if prospective else 1) for ob in members
+        Fraction(ob.ssp) * (Fraction(basis[ob.line.id]) / Fraction(ob.schedule.value) if prospective else 1)
+        for ob in members
     ] + [Fraction(item.ssp.effective(item.price)) for item in items]
-    if not weights or sum(weights) == 0:
+    if sum(weights) == 0:
         book.problems.append(Problem(_record(event), "add_lines", "nothing to reallocate: the SSPs add up to zero"))
         return
     pool = sum((basis[ob.line.id] for ob in members), ZERO) + sum((item.price for item in items), ZERO)
@@ -194,7 +207,9 @@ def _modify(book: Book, event: Modification) -> None:
     reallocation = []
     for ob, part in zip(members, parts):
         before = basis[ob.line.id]
-        ob.schedule, posted = change(ob.schedule, event.day, part - before, currency, catch_up=not prospective, source=label)
+        ob.schedule, posted = change(
+            ob.schedule, event.day, part - before, currency, catch_up=not prospective, source=label
+        )
         reallocation.append({"line": ob.line.id, "before": before, "after": part, "catch_up": posted})
     whole = sum(weights)
     allocations = [
@@ -203,6 +218,4 @@ def _modify(book: Book, event: Modification) -> None:
         for item, w, part in zip(items, weights[len(members):], parts[len(members):])
     ]
     add_obligations(book, event.add_lines, allocations, MAIN, MAIN)
-    book.events.append({"index": event.index, "type": event.type, "date": event.day, "treatment": treatment.value,
-                        "basis": "remaining" if prospective else "total",
-                        "added_lines": [n.id for n in event.add_lines], "reallocation": reallocation})
+    book.events.append({**record, "basis": "remaining" if prospective else "total", "reallocation": reallocation})

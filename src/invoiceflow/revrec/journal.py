@@ -29,6 +29,11 @@ def period_of(day: date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
 
 
+def period_end(period: str) -> date:
+    """The last day of a "YYYY-MM" period."""
+    return date.fromordinal(next_month(date(int(period[:4]), int(period[5:]), 1)).toordinal() - 1)
+
+
 def periods_between(first: str, last: str) -> list[str]:
     day, stop, out = date(int(first[:4]), int(first[5:]), 1), date(int(last[:4]), int(last[5:]), 1), []
     while day <= stop:
@@ -86,13 +91,12 @@ def movements(book: Book) -> list[Movement]:
         revenue = caught.pop((day, contract, source), {}) if kind in REDUCTIONS else {}
         out.append(Movement(day, kind, contract, source, amount, _by_product(revenue), sum(revenue.values(), ZERO)))
     for (day, contract, source), revenue in caught.items():
-        out.append(Movement(day, "modification", contract, source, ZERO, _by_product(revenue), sum(revenue.values(), ZERO)))
+        caught_up = sum(revenue.values(), ZERO)
+        out.append(Movement(day, "modification", contract, source, ZERO, _by_product(revenue), caught_up))
     for (period, contract), revenue in recognized.items():
-        if not any(revenue.values()):
-            continue
-        end = date(int(period[:4]), int(period[5:]), 1)
-        last_day = date.fromordinal(next_month(end).toordinal() - 1)
-        out.append(Movement(last_day, "recognition", contract, "", ZERO, _by_product(revenue), late[(period, contract)]))
+        if any(revenue.values()):
+            day = period_end(period)
+            out.append(Movement(day, "recognition", contract, "", ZERO, _by_product(revenue), late[(period, contract)]))
     return sorted(out, key=lambda m: (m.day, _ORDER.get(m.kind, 1), m.contract, m.source))
 
 

@@ -105,7 +105,9 @@ def add_obligations(
 
 def allocation_items(lines: Sequence[ContractLine]) -> list[Item]:
     """Usage lines are left out: their price is variable and belongs to the usage alone."""
-    return [Item(line.id, line.price, line.ssp, line.residual, line.record) for line in lines if line.kind is not Kind.usage]
+    return [
+        Item(line.id, line.price, line.ssp, line.residual, line.record) for line in lines if line.kind is not Kind.usage
+    ]
 
 
 def open_book(contract: Contract) -> Book:

@@ -52,8 +52,8 @@ def as_document(result: Recognition) -> dict[str, Any]:
     contract, book = result.contract, result.book
     currency = contract.currency
     allocation = [
-        {**_line(book.obligations[a.key].line), "group": a.group, "method": a.method, "price": a.price,
-         "ssp": a.ssp, "relative_share": share(a.relative_share), "allocated": a.allocated, "discount_share": a.discount_share}
+        {**_line(book.obligations[a.key].line), "group": a.group, "method": a.method, "price": a.price, "ssp": a.ssp,
+         "relative_share": share(a.relative_share), "allocated": a.allocated, "discount_share": a.discount_share}
         for a in result.allocations
     ]
     lines = [

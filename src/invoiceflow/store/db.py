@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
 
 DEFAULT_URL = "sqlite:///invoiceflow.db"
+DEFAULT_CACHE_KIB = 64 * 1024
+INGEST_CACHE_KIB = 256 * 1024
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -51,9 +55,22 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=60000")
-    cur.execute("PRAGMA cache_size=-262144")  # 256 MiB page cache: unique-index inserts stay in memory
+    cur.execute(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")  # bounded: memory stays flat as the file grows
     cur.execute("PRAGMA temp_store=MEMORY")
     cur.close()
+
+
+@contextmanager
+def large_sqlite_cache(conn: Connection, kib: int = INGEST_CACHE_KIB) -> Iterator[None]:
+    """A bigger page cache for bulk ingestion (random-key index inserts), restored afterwards."""
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    conn.exec_driver_sql(f"PRAGMA cache_size=-{kib}")
+    try:
+        yield
+    finally:
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{DEFAULT_CACHE_KIB}")
 
 
 def alembic_config(engine: Engine) -> Config:
