@@ -15,11 +15,14 @@ from invoiceflow import demo
 from invoiceflow.billing.run import as_of_for_period, run_bill_run
 from invoiceflow.bootstrap import open_engine
 from invoiceflow.catalog.apply import apply_document
+from invoiceflow.audit.verify import verify_audit_log
 from invoiceflow.clock import SystemClock
 from invoiceflow.commands.common import DatabaseOption, console, reported_errors
+from invoiceflow.lifecycle.service import transition
+from invoiceflow.lifecycle.states import TransitionRefused
 from invoiceflow.metering.ingest import ingest_events
 from invoiceflow.rating.periods import to_epoch_micros
-from invoiceflow.store.tables import invoices, usage_events
+from invoiceflow.store.tables import invoices, tenants, usage_events
 from invoiceflow.store.tenancy import tenant_id
 
 
@@ -67,7 +70,36 @@ def demo_command(
         console.print(f"6. late usage: {late.received} events dated in invoiced October arrived afterwards: "
                       f"{late.late} fall in windows already invoiced and are stored as late (reported, never "
                       f"billed silently); {late.inserted - late.late} are for a meter their plan does not bill")
+        _release(engine, clock)
         _summary(engine, tid)
+
+
+def _release(engine, clock, count: int = 5) -> None:
+    """Move a few October drafts through validation, approval by a second person, and issue."""
+    with engine.connect() as conn:
+        drafts = conn.execute(
+            select(invoices.c.id).join(tenants, tenants.c.id == invoices.c.tenant_id)
+            .where(tenants.c.code == demo.TENANT, invoices.c.status == "draft",
+                   invoices.c.document_type == "invoice", invoices.c.total > 0)
+            .order_by(invoices.c.id).limit(count)
+        ).scalars().all()
+    numbers = []
+    for invoice_id in drafts:
+        for action, actor in (("validate", "maya.finance"), ("submit", "maya.finance"),
+                              ("approve", "omar.controller"), ("issue", "omar.controller")):
+            result = transition(engine, demo.TENANT, invoice_id, action, actor=actor, clock=clock)
+        numbers.append(result.number)
+    refused = ""
+    if drafts:
+        extra = drafts[-1]
+        try:
+            transition(engine, demo.TENANT, extra, "void", actor="maya.finance", clock=clock)
+        except TransitionRefused as exc:
+            refused = f"; a void without a reason was refused ({exc.problems[0].message})"
+    audit = verify_audit_log(engine, tenant=demo.TENANT)
+    console.print(f"7. governed release: {len(numbers)} invoices validated, approved by a second person and "
+                  f"issued as {', '.join(n for n in numbers if n)}{refused}; audit log "
+                  f"{'verified' if audit.ok else 'BROKEN'} ({audit.entries} hash-chained entries)")
 
 
 def _bill(engine, clock, period: str, step: str) -> None:
@@ -92,7 +124,7 @@ def _summary(engine, tid: int) -> None:
     for doc_type, currency, total in rows:
         totals[(doc_type, currency)][0] += 1
         totals[(doc_type, currency)][1] += total
-    table = Table(title="Demo tenant: documents in the database (all drafts)")
+    table = Table(title="Demo tenant: documents in the database")
     for col in ("document", "currency", "count", "total"):
         table.add_column(col, justify="right" if col in ("count", "total") else "left")
     for (doc_type, currency), (count, amount) in sorted(totals.items()):
