@@ -54,60 +54,29 @@ def _describe(result: TransitionResult) -> str:
     return f"invoice {result.invoice_id}: {result.from_status} -> {result.status}{number}"
 
 
-@invoice_app.command("validate")
-def validate(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-             as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Check a draft or held invoice: validated without open findings, held with them."""
-    _act("validate", invoice_id, actor, reason, as_json, database, tenant)
+ACTIONS = {
+    "validate": "Check a draft or held invoice: validated without open findings, held with them.",
+    "hold": "Hold a draft or validated invoice (reason required).",
+    "override": "Release a held invoice despite its findings (reason required; you may not approve it afterwards).",
+    "submit": "Send a validated invoice for approval (you may not approve it yourself).",
+    "reject": "Send an invoice pending approval back to held (reason required).",
+    "approve": "Approve an invoice pending approval (not by whoever created, changed, submitted or overrode it).",
+    "issue": "Issue an approved invoice and give it the next gapless number; repeating it prints the same number.",
+    "void": "Void an invoice that is not paid (reason required); an issued invoice keeps its number.",
+}
 
 
-@invoice_app.command("hold")
-def hold(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-         as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Hold a draft or validated invoice (reason required)."""
-    _act("hold", invoice_id, actor, reason, as_json, database, tenant)
+def _action_command(action: str):
+    def command(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
+                as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+        _act(action, invoice_id, actor, reason, as_json, database, tenant)
+
+    command.__doc__ = ACTIONS[action]
+    return command
 
 
-@invoice_app.command("override")
-def override(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-             as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Release a held invoice despite its findings (reason required; you may not approve it afterwards)."""
-    _act("override", invoice_id, actor, reason, as_json, database, tenant)
-
-
-@invoice_app.command("submit")
-def submit(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-           as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Send a validated invoice for approval (you may not approve it yourself)."""
-    _act("submit", invoice_id, actor, reason, as_json, database, tenant)
-
-
-@invoice_app.command("reject")
-def reject(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-           as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Send an invoice pending approval back to held (reason required)."""
-    _act("reject", invoice_id, actor, reason, as_json, database, tenant)
-
-
-@invoice_app.command("approve")
-def approve(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-            as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Approve an invoice pending approval (not by whoever created, changed, submitted or overrode it)."""
-    _act("approve", invoice_id, actor, reason, as_json, database, tenant)
-
-
-@invoice_app.command("issue")
-def issue(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-          as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Issue an approved invoice and give it the next gapless number; repeating it prints the same number."""
-    _act("issue", invoice_id, actor, reason, as_json, database, tenant)
-
-
-@invoice_app.command("void")
-def void(invoice_id: int = InvoiceArg, actor: str = ActorOption, reason: str = ReasonOption,
-         as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
-    """Void an invoice that is not paid (reason required); an issued invoice keeps its number."""
-    _act("void", invoice_id, actor, reason, as_json, database, tenant)
+for _action in ACTIONS:
+    invoice_app.command(_action)(_action_command(_action))
 
 
 @invoice_app.command("history")
