@@ -11,41 +11,11 @@ from sqlalchemy import insert
 from invoiceflow.metering.aggregate import Aggregate, Window, aggregate_windows, transaction_amounts
 from invoiceflow.metering.ingest import ingest_events
 from invoiceflow.money import div
-from invoiceflow.store.tables import customers, legal_entities, meters, usage_cursors
-from invoiceflow.store.tenancy import tenant_id
+from invoiceflow.store.tables import usage_cursors
+from metering_seed import seed
 
 START = 1_791_028_800_000_000  # 2026-10-03T12:00:00Z
 END = START + 3_600_000_000  # one hour later
-
-
-def seed(engine, code: str = "acme") -> dict:
-    """A tenant with two customers and one meter per aggregation (storage and seats grouped by a key)."""
-    with engine.begin() as conn:
-        tenant = tenant_id(conn, code)
-        entity = conn.execute(
-            insert(legal_entities).values(
-                tenant_id=tenant, code="LE", name="Entity", country="US", currency="USD", content_hash="h"
-            ).returning(legal_entities.c.id)
-        ).scalar_one()
-        ids = {"tenant": tenant}
-        for customer in ("c1", "c2"):
-            ids[customer] = conn.execute(
-                insert(customers).values(
-                    tenant_id=tenant, code=customer, name=customer, timezone="UTC", currency="USD",
-                    legal_entity_id=entity, content_hash="h",
-                ).returning(customers.c.id)
-            ).scalar_one()
-        for meter, aggregation, field, group_by in [
-            ("calls", "sum", None, []), ("storage", "max", None, ["region"]), ("users", "unique_count", "user", []),
-            ("requests", "count", None, []), ("seats", "weighted_sum", None, ["plan"]), ("gauge", "latest", None, []),
-        ]:  # fmt: skip
-            ids[meter] = conn.execute(
-                insert(meters).values(
-                    tenant_id=tenant, code=meter, name=meter, aggregation=aggregation, field=field,
-                    group_by=group_by, content_hash="h",
-                ).returning(meters.c.id)
-            ).scalar_one()
-    return ids
 
 
 _counter = iter(range(10**9))

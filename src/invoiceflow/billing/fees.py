@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import Decimal
 from typing import Sequence
 
 from invoiceflow.billing.drafts import LineDraft
