@@ -6,8 +6,13 @@ import os
 import uuid
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+# Property tests judge outcomes, not speed: no per-example deadline on a shared 2-core machine.
+settings.register_profile("invoiceflow", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("invoiceflow")
 
 PG_URL = os.environ.get("INVOICEFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("INVOICEFLOW_REQUIRE_POSTGRES") == "1"
