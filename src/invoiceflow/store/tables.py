@@ -286,6 +286,8 @@ invoices = Table(
     ),
 )
 Index("ix_invoices_customer", invoices.c.tenant_id, invoices.c.customer_id)
+# The bill run reads each batch's billing history by subscription: without this it scans every invoice.
+Index("ix_invoices_subscription", invoices.c.subscription_id, invoices.c.billing_date)
 # A unique index rather than a constraint: SQLite adds it without rebuilding the table.
 Index("uq_invoices_number", invoices.c.tenant_id, invoices.c.legal_entity_id, invoices.c.number_series,
       invoices.c.number, unique=True)
