@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from invoiceflow.errors import IngestError, Problem
+from invoiceflow.errors import IngestError, InvoiceflowError, Problem
 from invoiceflow.store.db import large_sqlite_cache
 from invoiceflow.metering.events import ROW_COLUMNS, EventParser, MeterSpec, RecordLabel, event_label, line_label
 from invoiceflow.store.tables import customer_accounts, customers, meters, usage_cursors
@@ -260,7 +260,7 @@ def _writer(conn: Connection) -> Any:
         return _SqliteWriter(conn)
     if conn.dialect.name == "postgresql":
         return _PostgresWriter(conn)
-    raise NotImplementedError(f"usage ingestion does not support {conn.dialect.name}")
+    raise InvoiceflowError(f"unsupported database {conn.dialect.name!r}: invoiceflow runs on SQLite and PostgreSQL")
 
 
 class _SqliteWriter:
