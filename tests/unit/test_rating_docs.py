@@ -9,18 +9,18 @@ follows) and `$ echo $?` (the exit code follows).
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import pytest
 import typer
 from jsonschema import Draft202012Validator
-from typer.testing import CliRunner
 
 import invoiceflow
 from invoiceflow.commands import rate as rate_command
 from invoiceflow.rating.charge_models import rate
 from invoiceflow.rating.prices import parse_price
+
+from docpages import blocks, read_page, replay_session
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "pricing.md"
 # Only the rate command, so this page is checked even while other commands are being built.
@@ -30,34 +30,8 @@ rate_command.register(app)
 SCHEMA = json.loads((Path(invoiceflow.__file__).parent / "schemas" / "price.schema.json").read_text("utf-8"))
 
 
-def read_page() -> list[tuple[str, object]]:
-    """The page as a sequence of ("block", (lang, text)) and ("table", rows-as-dicts) items."""
-    items: list[tuple[str, object]] = []
-    lines = PAGE.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("```"):
-            lang, body = line[3:].strip(), []
-            i += 1
-            while not lines[i].startswith("```"):
-                body.append(lines[i])
-                i += 1
-            items.append(("block", (lang, "\n".join(body))))
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append([cell.strip() for cell in lines[i].strip().strip("|").split("|")])
-                i += 1
-            header, body_rows = rows[0], rows[2:]
-            items.append(("table", [dict(zip(header, row)) for row in body_rows]))
-            continue
-        i += 1
-    return items
-
-
-ITEMS = read_page()
-PRICES = [json.loads(text) for kind, (lang, text) in ((k, v) for k, v in ITEMS if k == "block") if lang == "json"]
+ITEMS = read_page(PAGE)
+PRICES = [json.loads(text) for text in blocks(ITEMS, "json")]
 
 
 def example_rows() -> list[tuple[dict, dict]]:
@@ -74,7 +48,7 @@ def example_rows() -> list[tuple[dict, dict]]:
 
 
 EXAMPLES = example_rows()
-SESSIONS = [text for kind, (lang, text) in ((k, v) for k, v in ITEMS if k == "block") if lang == "console"]
+SESSIONS = blocks(ITEMS, "console")
 
 
 def test_the_page_has_its_examples():
@@ -103,30 +77,4 @@ def test_every_example_row_matches_the_engine(doc, row):
 @pytest.mark.parametrize("session", SESSIONS, ids=[f"session{i}" for i in range(len(SESSIONS))])
 def test_every_console_session_matches_the_cli(session, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    commands: list[tuple[str, list[str]]] = []
-    for line in session.splitlines():
-        if line.startswith("$ "):
-            commands.append((line[2:], []))
-        else:
-            commands[-1][1].append(line)
-    result = None
-    for command, output in commands:
-        argv = shlex.split(command)
-        if argv[0] == "cat":
-            (tmp_path / argv[1]).write_text("\n".join(output) + "\n", encoding="utf-8")
-        elif argv[0] == "invoiceflow":
-            result = runner.invoke(app, argv[1:])
-            expected = "\n".join(output)
-            if result.exit_code == 0:
-                assert result.stdout.rstrip("\n") == expected
-                json.loads(result.stdout)
-            else:
-                assert result.stderr.rstrip("\n") == expected
-                assert result.stdout == ""
-        elif command == "echo $?":
-            assert result is not None and [str(result.exit_code)] == output
-        else:
-            raise AssertionError(f"unexpected command in docs/pricing.md: {command}")
-    if result is not None and not any(c == "echo $?" for c, _ in commands):
-        assert result.exit_code == 0
+    replay_session(app, session, tmp_path, json_stdout=True)

@@ -11,18 +11,18 @@ other table is reference text. ```console blocks are sessions of `$ cat FILE`, `
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 
 import pytest
 import typer
 from jsonschema import Draft202012Validator
-from typer.testing import CliRunner
 
 from invoiceflow.commands import revrec as revrec_command
 from invoiceflow.revrec.contract_input import parse_contract, schema
 from invoiceflow.revrec.engine import recognize
 from invoiceflow.revrec.report import as_document
+
+from docpages import blocks, read_page, replay_session
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "revenue-recognition.md"
 app = typer.Typer(name="invoiceflow", add_completion=False, pretty_exceptions_enable=False)
@@ -30,34 +30,9 @@ revrec_command.register(app)
 CHECKED = ("period", "line", "event", "date", "waterfall period", "proration line")
 
 
-def read_page() -> list[tuple[str, object]]:
-    """The page as ("block", (lang, text)) and ("table", rows-as-dicts) items, in order."""
-    items: list[tuple[str, object]] = []
-    lines = PAGE.read_text(encoding="utf-8").splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("```"):
-            lang, body = line[3:].strip(), []
-            i += 1
-            while not lines[i].startswith("```"):
-                body.append(lines[i])
-                i += 1
-            items.append(("block", (lang, "\n".join(body))))
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append([cell.strip() for cell in lines[i].strip().strip("|").split("|")])
-                i += 1
-            items.append(("table", [dict(zip(rows[0], row)) for row in rows[2:]] or [dict.fromkeys(rows[0], "")]))
-            continue
-        i += 1
-    return items
-
-
-ITEMS = read_page()
-CONTRACTS = [json.loads(text) for kind, (lang, text) in ((k, v) for k, v in ITEMS if k == "block") if lang == "json"]
-SESSIONS = [text for kind, (lang, text) in ((k, v) for k, v in ITEMS if k == "block") if lang == "console"]
+ITEMS = read_page(PAGE, keep_empty_tables=True)
+CONTRACTS = [json.loads(text) for text in blocks(ITEMS, "json")]
+SESSIONS = blocks(ITEMS, "console")
 
 
 def example_tables() -> list[tuple[int, dict, list[dict]]]:
@@ -131,30 +106,7 @@ def test_every_example_table_matches_the_engine(number, contract, rows):
 @pytest.mark.parametrize("session", SESSIONS, ids=[f"session{i}" for i in range(len(SESSIONS))])
 def test_every_console_session_matches_the_cli(session, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-    commands: list[tuple[str, list[str]]] = []
-    for line in session.splitlines():
-        if line.startswith("$ "):
-            commands.append((line[2:], []))
-        else:
-            commands[-1][1].append(line)
-    result = None
-    for command, output in commands:
-        argv = shlex.split(command)
-        if argv[0] == "cat":
-            (tmp_path / argv[1]).write_text("\n".join(output) + "\n", encoding="utf-8")
-        elif argv[0] == "invoiceflow":
-            result = runner.invoke(app, argv[1:])
-            expected = "\n".join(output)
-            if result.exit_code == 0:
-                assert result.stdout.rstrip("\n") == expected
-            else:
-                assert result.stderr.rstrip("\n") == expected
-                assert result.stdout == ""
-        elif command == "echo $?":
-            assert result is not None and [str(result.exit_code)] == output
-        else:
-            raise AssertionError(f"unexpected command in docs/revenue-recognition.md: {command}")
+    replay_session(app, session, tmp_path, json_stdout=False)
 
 
 def test_the_worked_examples_of_the_issue_are_on_the_page():
