@@ -92,16 +92,9 @@ def customer_items(n: int) -> Iterator[tuple[dict, dict, dict, dict | None]]:
     """(customer, contract, subscription, prepaid credit or None) documents, as `apply_document` takes them."""
     rng = random.Random(SEED)
     for i in range(n):
-        entity, currency, country, factor, zones = demo.MARKETS[i % len(demo.MARKETS)]
+        _entity, currency, _country, factor, _zones = demo.MARKETS[i % len(demo.MARKETS)]
         code, kind = f"cus-{i:06d}", KINDS[i % len(KINDS)]
-        customer = {
-            "code": code, "name": f"Customer {i:06d}", "email": f"billing+{i}@example.com",
-            "timezone": zones[i % len(zones)], "currency": currency, "legal_entity": entity,
-            "billing_address": {"line1": f"{i} Main Street", "city": "Springfield", "postal_code": "10001",
-                                "country": country},
-            "segment": rng.choice(["smb", "mid-market", "enterprise"]), "crm_id": f"0015g{i:08d}",
-            "account_ids": [f"tel-{i:06d}"],
-        }  # fmt: skip
+        customer = demo.customer_record(i, rng, code, f"tel-{i:06d}")
         version: dict[str, Any] = {"effective_from": START.isoformat(), "plan": f"{kind}-{currency.lower()}"}
         if i % 7 == 0:
             version["discounts"] = [{"code": "WELCOME10", "kind": "percent", "value": "10", "duration": "periods",

@@ -84,6 +84,19 @@ def _plans(currency: str, factor: Decimal) -> list[dict[str, Any]]:
     ]
 
 
+def customer_record(i: int, rng: random.Random, code: str, account_id: str) -> dict[str, Any]:
+    """Sample customer number `i` in its market (currency, legal entity, time zone rotate with `i`)."""
+    entity, currency, country, _factor, zones = MARKETS[i % len(MARKETS)]
+    return {
+        "code": code, "name": f"Customer {code.split('-')[-1]}", "email": f"billing+{i}@example.com",
+        "timezone": zones[i % len(zones)], "currency": currency, "legal_entity": entity,
+        "billing_address": {"line1": f"{i} Main Street", "city": "Springfield", "postal_code": "10001",
+                            "country": country},
+        "segment": rng.choice(["smb", "mid-market", "enterprise"]), "crm_id": f"0015g{i:08d}",
+        "account_ids": [account_id],
+    }
+
+
 def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
     """The demo tenant as one declarative document (what `invoiceflow apply` takes).
 
@@ -103,25 +116,18 @@ def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
         doc["plans"] += _plans(currency, factor)
     kinds = ["starter", "growth", "scale", "payments", "team"]
     for i in range(customers):
-        entity, currency, country, _factor, zones = MARKETS[i % len(MARKETS)]
+        _entity, currency, _country, factor, _zones = MARKETS[i % len(MARKETS)]
         code = f"cus-{i:04d}"
         kind = kinds[i % len(kinds)]
         plan = f"{kind}-{currency.lower()}"
-        doc["customers"].append({
-            "code": code, "name": f"Customer {i:04d}", "email": f"billing+{i}@example.com",
-            "timezone": zones[i % len(zones)], "currency": currency, "legal_entity": entity,
-            "billing_address": {"line1": f"{i} Main Street", "city": "Springfield", "postal_code": "10001",
-                                "country": country},
-            "segment": rng.choice(["smb", "mid-market", "enterprise"]), "crm_id": f"0015g{i:08d}",
-            "account_ids": [f"tel-{i:05d}"],
-        })
+        doc["customers"].append(customer_record(i, rng, code, f"tel-{i:05d}"))
         start = date(2026, 8, 1) + timedelta(days=rng.randrange(0, 80))
         version: dict[str, Any] = {"effective_from": "2026-08-01", "plan": plan}
         if i % 7 == 0:
             version["discounts"] = [{"code": "WELCOME10", "kind": "percent", "value": "10", "duration": "periods",
                                      "periods": 3}]
         if kind == "scale":
-            version["minimum_commitment"] = _p("1500", MARKETS[i % len(MARKETS)][3], currency)
+            version["minimum_commitment"] = _p("1500", factor, currency)
         versions = [version]
         if amended and kind == "growth" and i % 3 == 0:  # mid-October upgrade
             versions.append({"effective_from": "2026-10-15", "plan": f"scale-{currency.lower()}"})
@@ -139,7 +145,7 @@ def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
         doc["subscriptions"].append(sub)
         if i % 9 == 0:
             doc["prepaid_credits"].append({"code": f"topup-{i:04d}", "customer": code, "currency": currency,
-                                           "amount": _p("100", MARKETS[i % len(MARKETS)][3], currency),
+                                           "amount": _p("100", factor, currency),
                                            "granted_on": "2026-08-01"})
     return doc
 

@@ -6,8 +6,6 @@ Create Date: 2026-11-22 16:24:41.020434
 """
 
 from alembic import op
-import sqlalchemy as sa
-import invoiceflow.store.types
 
 
 revision = '0003'
