@@ -83,6 +83,8 @@ customers = Table(
     Column("segment", String(64)),
     Column("crm_id", String(128)),
     Column("content_hash", String(32), nullable=False),
+    Column("po_required", SmallInteger, nullable=False, server_default="0"),
+    Column("tax_exempt", SmallInteger, nullable=False, server_default="0"),
     UniqueConstraint("tenant_id", "code", name="uq_customers_code"),
 )
 
@@ -106,6 +108,7 @@ products = Table(
     Column("name", String(200), nullable=False),
     Column("description", Text),
     Column("content_hash", String(32), nullable=False),
+    Column("tax_code", String(24), nullable=False, server_default="standard"),
     UniqueConstraint("tenant_id", "code", name="uq_products_code"),
 )
 
@@ -281,6 +284,10 @@ invoices = Table(
     Column("number_seq", BigInteger),
     Column("number", String(40)),
     Column("issued_at", DateTime(timezone=True)),
+    Column("policy_version", Integer),
+    Column("tax_total", ExactDecimal, nullable=False, server_default="0"),
+    Column("tax_status", String(16), nullable=False, server_default="none"),  # none | calculated | pending
+    Column("validation_runs", Integer, nullable=False, server_default="0"),
     UniqueConstraint(
         "tenant_id", "subscription_id", "billing_date", "document_type", name="uq_invoices_subscription_date"
     ),
