@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from invoiceflow.commands import audit, billing, catalog, demo, einvoice, ingest, invoice, rate, revrec
+from invoiceflow.commands import audit, billing, catalog, demo, einvoice, ingest, invoice, ledger, rate, revrec
 
 app = typer.Typer(
     name="invoiceflow",
@@ -14,7 +14,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (catalog, ingest, rate, billing, invoice, audit, einvoice, revrec, demo):
+for module in (catalog, ingest, rate, billing, invoice, audit, einvoice, revrec, demo, ledger):
     module.register(app)
 
 

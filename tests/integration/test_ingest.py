@@ -15,7 +15,9 @@ from invoiceflow.commands.ingest import register
 from invoiceflow.errors import IngestError
 from invoiceflow.metering import ingest as ingest_module
 from invoiceflow.metering.ingest import ingest_events
-from invoiceflow.store.tables import usage_cursors, usage_events
+from invoiceflow.metering.unmapped import attach_mapped_usage
+from invoiceflow.store.review_tables import unmapped_usage
+from invoiceflow.store.tables import customer_accounts, usage_cursors, usage_events
 from metering_seed import seed
 
 NOON = 1_791_028_800_000_000  # 2026-10-03T12:00:00Z in epoch microseconds
@@ -98,14 +100,32 @@ def test_reused_transaction_id_against_stored_event_is_rejected(engine):
 def test_unknown_references_list_every_problem_and_write_nothing(engine):
     ids = seed(engine)
     events = [ev("a"), ev("b", metric="nope"), ev("c", customer="ghost"), {**ev("d"), "customer": None,
-              "external_account_id": "tel-404"}, ev("e", 1.5)]  # fmt: skip
+              "external_account_id": "tel-404", "metric": "nope"}, ev("e", 1.5)]  # fmt: skip
     with pytest.raises(IngestError) as caught:
         ingest(engine, ids["tenant"], events)
     assert [(p.record, p.field) for p in caught.value.problems] == [
         ("event 1 (b)", "metric"), ("event 2 (c)", "customer"), ("event 3 (d)", "external_account_id"),
-        ("event 4 (e)", "value"),
+        ("event 3 (d)", "metric"), ("event 4 (e)", "value"),
     ]  # fmt: skip
     assert count(engine) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(unmapped_usage)).scalar() == 0
+
+
+def test_an_unmapped_account_id_is_parked_not_refused_and_attached_once_mapped(engine):
+    ids = seed(engine)
+    events = [ev("a"), {**ev("d"), "customer": None, "external_account_id": "tel-404"},
+              {**ev("e"), "customer": None, "external_account_id": "tel-404"}]
+    report = ingest(engine, ids["tenant"], events)
+    assert (report.inserted, report.parked, dict(report.parked_accounts)) == (1, 2, {"tel-404": 2})
+    assert ingest(engine, ids["tenant"], events).parked == 2  # a resend parks nothing twice
+    with engine.begin() as conn:
+        assert conn.execute(select(func.count()).select_from(unmapped_usage)).scalar() == 2
+        conn.execute(insert(customer_accounts).values(tenant_id=ids["tenant"], external_id="tel-404",
+                                                      customer_id=ids["c1"], source="telemetry"))
+        assert attach_mapped_usage(conn, ids["tenant"]) == 2
+        assert attach_mapped_usage(conn, ids["tenant"]) == 0
+    assert count(engine) == 3
 
 
 def test_problem_list_is_capped_but_counted(engine, monkeypatch):

@@ -19,6 +19,8 @@ from typing import Any
 from sqlalchemy import Connection, Table, func, insert, select, update
 
 from invoiceflow.catalog.document import check_document, label
+from invoiceflow.catalog.gl_setup import apply_gl
+from invoiceflow.metering.unmapped import attach_mapped_usage
 from invoiceflow.errors import ApplyError, Problem
 from invoiceflow.money import to_decimal
 from invoiceflow.store.tables import (
@@ -75,8 +77,14 @@ def apply_document(conn: Connection, tenant_id: int, doc: dict[str, Any]) -> App
     ):
         for i, item in enumerate(doc.get(section, [])):
             step(label(section, i, item), item)
+    for i, item in enumerate(doc.get("gl", [])):
+        apply_gl(conn, tenant_id, f"gl[{i}] ({item['legal_entity']})", item, applier.report, applier.problem)
     if applier.problems:
         raise ApplyError(applier.problems)
+    if applier.report.created["account_ids"]:
+        attached = attach_mapped_usage(conn, tenant_id)
+        if attached:
+            applier.report.created["parked_events_attached"] += attached
     return applier.report
 
 
@@ -159,7 +167,8 @@ class _Applier:
         self.upsert("legal_entities", legal_entities, item, values)
 
     def product(self, record: str, item: dict) -> None:
-        self.upsert("products", products, item, {"name": item["name"], "description": item.get("description")})
+        self.upsert("products", products, item, {"name": item["name"], "description": item.get("description"),
+                                                  "tax_code": item.get("tax_code", "standard")})
 
     def meter(self, record: str, item: dict) -> None:
         values = {
@@ -191,6 +200,7 @@ class _Applier:
             "currency": item["currency"], "legal_entity_id": entity_id,
             "billing_address": item.get("billing_address"), "tax_ids": item.get("tax_ids"),
             "segment": item.get("segment"), "crm_id": item.get("crm_id"),
+            "po_required": int(bool(item.get("po_required"))), "tax_exempt": int(bool(item.get("tax_exempt"))),
         }
 
         def guard(existing) -> bool:

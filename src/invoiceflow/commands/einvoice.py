@@ -1,10 +1,11 @@
 """`invoiceflow einvoice render|validate`: EN 16931 e-invoices from invoice JSON, checked by the official rules.
 
-render: invoice JSON -> UBL / Peppol / CII / XRechnung XML. Missing business terms are reported by BT number
-with exit code 2 and no file is written; with --validate a document with fatal findings is not written
-either (exit 1). validate: any UBL or CII invoice file -> every failed rule with id, severity, message and
-location; exit 1 when a fatal rule fails, 0 otherwise, 2 on bad input (unreadable file, not an invoice,
-artifacts not found).
+render: invoice JSON -> UBL / Peppol / CII / XRechnung XML, or a PDF/A-3b invoice (pdf) or Factur-X PDF
+(facturx) in a chosen locale. Missing business terms are reported by BT number with exit code 2 and no file
+is written; with --validate a document with fatal findings is not written either (exit 1). validate: any
+UBL or CII invoice file, or a Factur-X/ZUGFeRD PDF (its embedded XML) -> every failed rule with id,
+severity, message and location; exit 1 when a fatal rule fails, 0 otherwise, 2 on bad input (unreadable
+file, not an invoice, artifacts not found).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from invoiceflow.commands.common import reported_errors
-from invoiceflow.documents.formats import FORMATS, get_profile
+from invoiceflow.documents.formats import DOCUMENT_FORMATS, get_document_profile
 from invoiceflow.documents.invoice_input import load_invoice
 from invoiceflow.documents.render import render_to_file
 from invoiceflow.documents.validation import ENV_VAR, ValidationReport, validate_file
@@ -24,7 +25,7 @@ from invoiceflow.documents.validation import ENV_VAR, ValidationReport, validate
 EXIT_FATAL = 1
 
 einvoice_app = typer.Typer(
-    help="EN 16931 e-invoices: render UBL/CII (Peppol, XRechnung) and validate them with the official rules.",
+    help="EN 16931 e-invoices: render UBL/CII (Peppol, XRechnung), PDF and Factur-X, and validate them with the official rules.",
     no_args_is_help=True,
 )
 
@@ -52,18 +53,36 @@ def _print_report(report: ValidationReport, name: str) -> None:
     )
 
 
+def _is_pdf(path: Path) -> bool:
+    """A Factur-X file is told by its content, not its name; an unreadable file is left to the reader."""
+    try:
+        with path.open("rb") as stream:
+            return stream.read(1024).lstrip().startswith(b"%PDF-")
+    except OSError:
+        return False
+
+
 @einvoice_app.command("render")
 def render_command(
     invoice: Annotated[Path, typer.Option("--invoice", help="Invoice JSON (schemas/einvoice-invoice.schema.json).")],
-    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(FORMATS)}.")],
-    out: Annotated[Path, typer.Option("--out", help="Path of the XML file to write.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of: {', '.join(DOCUMENT_FORMATS)}.")],
+    out: Annotated[Path, typer.Option("--out", help="Path of the file to write.")],
     check: Annotated[bool, typer.Option("--validate", help="Validate before writing; write nothing on a fatal finding.")] = False,
     artifacts: ArtifactsOption = None,
+    locale: Annotated[str, typer.Option("--locale", help="Language and formats of pdf/facturx: en, de, fr (or e.g. de_AT).")] = "en",
+    branding: Annotated[
+        Optional[Path], typer.Option("--branding", help="Branding JSON for pdf/facturx: accent_color, logo, footer_text.")
+    ] = None,
 ) -> None:
-    """Render an invoice JSON as an EN 16931 e-invoice."""
+    """Render an invoice JSON as an EN 16931 e-invoice, a PDF/A-3b invoice or a Factur-X PDF."""
     with reported_errors():
-        profile = get_profile(fmt)
-        result = render_to_file(load_invoice(invoice), profile, out, check=check, artifacts=artifacts)
+        profile = get_document_profile(fmt)
+        style = None
+        if branding is not None:
+            from invoiceflow.documents.pdf import Branding
+
+            style = Branding.from_file(branding)
+        result = render_to_file(load_invoice(invoice), profile, out, check=check, artifacts=artifacts, locale=locale, branding=style)
         if result.written:
             typer.echo(f"wrote {out} ({profile.description}, {len(result.document)} bytes)")
         if result.report is not None:
@@ -75,7 +94,7 @@ def render_command(
 
 @einvoice_app.command("validate")
 def validate_command(
-    file: Annotated[Path, typer.Argument(help="UBL Invoice/CreditNote or CII CrossIndustryInvoice XML file.")],
+    file: Annotated[Path, typer.Argument(help="UBL Invoice/CreditNote or CII CrossIndustryInvoice XML file, or a Factur-X PDF.")],
     artifacts: ArtifactsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     peppol: Annotated[
@@ -84,7 +103,12 @@ def validate_command(
 ) -> None:
     """Validate an e-invoice against the XSD and the official EN 16931 (and Peppol) rules."""
     with reported_errors():
-        report = validate_file(file, artifacts, peppol=peppol)
+        if _is_pdf(file):
+            from invoiceflow.documents.facturx import validate_facturx_file
+
+            report = validate_facturx_file(file, artifacts)
+        else:
+            report = validate_file(file, artifacts, peppol=peppol)
         if as_json:
             typer.echo(json.dumps({"file": str(file), **report.as_dict()}, indent=2))
         else:

@@ -74,6 +74,9 @@ def summary(report: IngestReport) -> Table:
     if report.late_samples:
         late += f" (e.g. {', '.join(report.late_samples)})"
     table.add_row("late events", late)
+    if report.parked:
+        accounts = ", ".join(f"{a} ({n})" for a, n in list(report.parked_accounts.items())[:5])
+        table.add_row("parked: unmapped account ids", f"{report.parked:,} ({accounts})")
     for meter, count in report.by_meter.items():
         table.add_row(f"  {meter}", f"{count:,}")
     return table

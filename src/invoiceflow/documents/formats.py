@@ -4,6 +4,10 @@ A format is a syntax (UBL 2.1 or UN/CEFACT CII D16B) plus the specification it c
 identifier decides which rules a receiver applies, so it travels with the profile, as do the extra duties a
 profile brings (Peppol endpoints, XRechnung contact data; see requirements.py).
 
+Two more formats are PDFs rather than XML: `pdf`, the readable invoice (PDF/A-3b), and `facturx`, the same
+PDF carrying the `cii` XML (Factur-X 1.0 / ZUGFeRD 2.x, profile EN 16931). They are kept out of FORMATS,
+which lists the XML e-invoices, and are found with `get_document_profile`.
+
 The text helpers give amounts, decimals and dates exactly as the rules read them. Nothing here rounds:
 amounts arrive rounded by totals.py, and `amount` only pads them to the document's digits (JPY "1000", EUR
 "1000.00"), refusing a value that would need rounding, which would be a bug.
@@ -25,6 +29,8 @@ PEPPOL_BIS3 = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:bi
 XRECHNUNG_3 = "urn:cen.eu:en16931:2017#compliant#urn:xeinkauf.de:kosit:xrechnung_3.0"
 #: Business process (BT-23) of Peppol BIS Billing 3.0, also used by XRechnung.
 PEPPOL_BILLING_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+#: Formats whose document is a PDF (documents/pdf, documents/facturx.py) rather than XML.
+PDF_FORMATS = ("pdf", "facturx")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +51,10 @@ class Profile:
         return self.customization_id == XRECHNUNG_3
 
     @property
+    def is_pdf(self) -> bool:
+        return self.name in PDF_FORMATS
+
+    @property
     def description(self) -> str:
         return {
             "ubl": "UBL 2.1, EN 16931",
@@ -52,6 +62,8 @@ class Profile:
             "cii": "UN/CEFACT CII D16B, EN 16931",
             "xrechnung-ubl": "UBL 2.1, XRechnung 3.0",
             "xrechnung-cii": "UN/CEFACT CII D16B, XRechnung 3.0",
+            "pdf": "PDF/A-3b",
+            "facturx": "Factur-X EN 16931, PDF/A-3b with CII D16B",
         }[self.name]
 
 
@@ -66,6 +78,9 @@ PROFILES: dict[str, Profile] = {
     )
 }
 FORMATS = tuple(PROFILES)
+#: The PDF formats; `facturx` embeds the XML of profile `cii`, hence its syntax and BT-24.
+PDF_PROFILES: dict[str, Profile] = {"pdf": Profile("pdf", "pdf", EN16931), "facturx": Profile("facturx", "cii", EN16931)}
+DOCUMENT_FORMATS = FORMATS + PDF_FORMATS
 
 
 def get_profile(name: str) -> Profile:
@@ -74,6 +89,15 @@ def get_profile(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ValidationError(f"unknown e-invoice format {name!r}; choose one of {', '.join(FORMATS)}", field="format") from None
+
+
+def get_document_profile(name: str) -> Profile:
+    """Any output format, XML or PDF, by name; an unknown name is bad input listing all of them."""
+    if name in PDF_PROFILES:
+        return PDF_PROFILES[name]
+    if name in PROFILES:
+        return PROFILES[name]
+    raise ValidationError(f"unknown e-invoice format {name!r}; choose one of {', '.join(DOCUMENT_FORMATS)}", field="format")
 
 
 def amount(value: Decimal, currency: str) -> str:

@@ -3,6 +3,8 @@
 The order is the guarantee: totals are computed, every requirement of the format is checked, and only then
 is XML produced. `render_to_file` adds the last step: optionally validate with the official rules, then
 write through a temporary file and an atomic rename, so a refused or invalid invoice leaves nothing behind.
+The PDF formats (`pdf`, `facturx`) take the same path; their modules load only when asked for, because
+WeasyPrint takes about a second to import.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from invoiceflow.documents.cii import write_cii
-from invoiceflow.documents.formats import Profile, get_profile
+from invoiceflow.documents.formats import Profile, get_document_profile
 from invoiceflow.documents.model import Invoice
 from invoiceflow.documents.requirements import require
 from invoiceflow.documents.totals import compute_totals
@@ -21,18 +24,42 @@ from invoiceflow.documents.ubl import write_ubl
 from invoiceflow.documents.validation import ValidationReport, validate
 from invoiceflow.errors import ValidationError
 
+if TYPE_CHECKING:
+    from invoiceflow.documents.pdf import Branding
 
-def render(invoice: Invoice, profile: str | Profile) -> bytes:
-    """The e-invoice for `invoice` in `profile` (ubl, peppol, cii, xrechnung-ubl, xrechnung-cii) as UTF-8 XML.
+
+def render(invoice: Invoice, profile: str | Profile, *, locale: str = "en", branding: Branding | None = None) -> bytes:
+    """The e-invoice for `invoice` in `profile` (ubl, peppol, cii, xrechnung-ubl, xrechnung-cii) as UTF-8 XML,
+    or for pdf and facturx as PDF bytes (`locale` and `branding` apply to these two only).
 
     Raises RequirementsError naming the missing or conflicting business terms; nothing is produced then.
     """
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    profile = profile if isinstance(profile, Profile) else get_document_profile(profile)
+    if profile.is_pdf:
+        return _render_pdf(invoice, profile, locale, branding)
     totals = compute_totals(invoice)
     require(invoice, totals, profile)
     if profile.syntax == "ubl":
         return write_ubl(invoice, totals, profile)
     return write_cii(invoice, totals, profile)
+
+
+def _render_pdf(invoice: Invoice, profile: Profile, locale: str, branding: Branding | None) -> bytes:
+    if profile.name == "facturx":
+        from invoiceflow.documents.facturx import render_facturx
+
+        return render_facturx(invoice, locale=locale, branding=branding)
+    from invoiceflow.documents.pdf import render_pdf
+
+    return render_pdf(invoice, locale=locale, branding=branding)
+
+
+def _validate(document: bytes, profile: Profile, artifacts: str | os.PathLike[str] | None) -> ValidationReport:
+    if profile.name == "facturx":
+        from invoiceflow.documents.facturx import validate_facturx
+
+        return validate_facturx(document, artifacts)
+    return validate(document, artifacts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,12 +95,16 @@ def render_to_file(
     *,
     check: bool = False,
     artifacts: str | os.PathLike[str] | None = None,
+    locale: str = "en",
+    branding: Branding | None = None,
 ) -> RenderResult:
     """Render and write `out`; with `check`, validate first and write nothing when a fatal rule fails."""
-    profile = profile if isinstance(profile, Profile) else get_profile(profile)
+    profile = profile if isinstance(profile, Profile) else get_document_profile(profile)
+    if check and profile.name == "pdf":
+        raise ValidationError("a plain PDF carries no XML the rules could check: use the facturx format to validate", field="validate")
     path = Path(out)
-    document = render(invoice, profile)
-    report = validate(document, artifacts) if check else None
+    document = render(invoice, profile, locale=locale, branding=branding)
+    report = _validate(document, profile, artifacts) if check else None
     if report is not None and not report.valid:
         return RenderResult(path, profile, document, report, written=False)
     write_atomically(path, document)

@@ -28,10 +28,13 @@ from invoiceflow.audit.log import append_entry
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.errors import NotFound, ValidationError
 from invoiceflow.lifecycle import states
+from invoiceflow.lifecycle.approval_matrix import levels_text, required_levels
 from invoiceflow.lifecycle.numbering import assign_number
-from invoiceflow.lifecycle.states import PolicyRefused, TransitionRefused
+from invoiceflow.lifecycle.states import PolicyRefused, RoleRefused, SegregationOfDuties, TransitionRefused
+from invoiceflow.store.review_tables import approvals
 from invoiceflow.store.tables import invoice_transitions, invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
+from invoiceflow.team import AUTOMATION, roles_of
 
 Invoice = Mapping[str, Any]
 # (connection, invoice row) -> descriptions of open findings; any finding holds the invoice.
@@ -51,6 +54,21 @@ class TransitionResult:
     changed: bool
     number: str | None = None
     findings: tuple[str, ...] = ()
+    approvals: tuple[int, int] | None = None  # (given, needed) in the current approval round
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalStep:
+    """The approval an `approve` action records: its level, role and rule, and whether it is the last."""
+
+    level: int
+    needed: int
+    role: str
+    rule: str
+
+    @property
+    def final(self) -> bool:
+        return self.level >= self.needed
 
 
 def transition(db: Engine | Connection, tenant: str, invoice_id: int, action: str, *, actor: str,
@@ -145,12 +163,61 @@ def _apply(conn: Connection, tenant: str, invoice_id: int, action: str, actor: s
             refusal = policy(conn, row, action, actor)
             if refusal:
                 raise PolicyRefused(refusal, record=record)
+        step = _approval_step(conn, tid, row, actor, record) if action == "approve" else None
     except TransitionRefused as refused:
         append_entry(conn, tenant_id=tid, actor=actor, action=f"invoice.{action}.refused", object_type="invoice",
                      object_id=invoice_id, at=at, payload={
                          "status": current, "reason": reason, "rule": refused.rule, "error": str(refused)})
         return refused
-    return _write(conn, tid, row, action, actor, reason, at, target, findings)
+    if step is not None:
+        conn.execute(insert(approvals).values(tenant_id=tid, invoice_id=invoice_id, round=row["approval_round"],
+                                              level=step.level, role=step.role, approver=actor, rule=step.rule,
+                                              at=at))
+        if not step.final:
+            append_entry(conn, tenant_id=tid, actor=actor, action="invoice.approval_recorded", object_type="invoice",
+                         object_id=invoice_id, at=at, payload={
+                             "level": step.level, "of": step.needed, "role": step.role, "rule": step.rule,
+                             "reason": reason})
+            return TransitionResult(invoice_id, action, current, current, True, row["number"],
+                                    approvals=(step.level, step.needed))
+    result = _write(conn, tid, row, action, actor, reason, at, target, findings)
+    if step is not None:
+        return TransitionResult(**{**_fields(result), "approvals": (step.level, step.needed)})
+    return result
+
+
+def _fields(result: TransitionResult) -> dict[str, Any]:
+    return {name: getattr(result, name) for name in TransitionResult.__slots__}  # type: ignore[attr-defined]
+
+
+def _approval_step(conn: Connection, tid: int, row: Invoice, actor: str, record: str) -> ApprovalStep:
+    """The level this approval fills, after checking the actor's role and that nobody approves twice.
+
+    The levels were fixed at submit from the policy version the invoice was validated under. With no level
+    required, the automatic release (or an approver) gives the single approval.
+    """
+    levels = row["approval_levels"] or []
+    given = conn.execute(select(approvals.c.approver).where(
+        approvals.c.invoice_id == row["id"], approvals.c.round == row["approval_round"])
+        .order_by(approvals.c.level)).scalars().all()
+    if actor in given:
+        raise SegregationOfDuties(f"{actor} already approved this invoice at level {given.index(actor) + 1}; the "
+                                  "next level needs another person (segregation of duties)", record=record)
+    if not levels:
+        if actor == AUTOMATION:
+            return ApprovalStep(1, 1, "policy", "no approval required")
+        held = roles_of(conn, tid, actor)
+        if not {"approver", "finance"} & set(held):
+            raise RoleRefused(f"{actor} cannot approve: it needs the role approver or finance and has "
+                              f"{', '.join(held) or 'no role'}", record=record)
+        return ApprovalStep(1, 1, "approver" if "approver" in held else "finance", "manual approval")
+    level = levels[len(given)]
+    held = roles_of(conn, tid, actor)
+    if level["role"] not in held:
+        raise RoleRefused(f"{actor} cannot give approval {len(given) + 1} of {len(levels)}: it needs the role "
+                          f"{level['role']} (rule: {level['rule']}) and {actor} has {', '.join(held) or 'no role'}",
+                          record=record)
+    return ApprovalStep(len(given) + 1, len(levels), level["role"], level["rule"])
 
 
 def _write(conn: Connection, tid: int, row: Invoice, action: str, actor: str, reason: str | None, at: datetime,
@@ -160,6 +227,11 @@ def _write(conn: Connection, tid: int, row: Invoice, action: str, actor: str, re
     number = row["number"]
     if action == "approve":
         values["approved_by"] = actor
+    if action == "submit":
+        levels = required_levels(conn, tid, row)
+        values.update(approval_round=row["approval_round"] + 1,
+                      approval_levels=[{"rule": level.rule, "role": level.role} for level in levels])
+        detail["approvals_needed"] = levels_text(levels)
     if action == "issue":
         assigned = assign_number(conn, tenant_id=tid, legal_entity_id=row["legal_entity_id"],
                                  document_type=row["document_type"], issued_on=at.date())

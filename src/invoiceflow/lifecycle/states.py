@@ -104,6 +104,12 @@ class SegregationOfDuties(TransitionRefused):
     rule = "segregation_of_duties"
 
 
+class RoleRefused(TransitionRefused):
+    """The actor lacks the role the action (or the approval level) needs."""
+
+    rule = "role"
+
+
 class PolicyRefused(TransitionRefused):
     """A pluggable policy (approval matrix, gates) refused the action."""
 

@@ -17,7 +17,7 @@ import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from itertools import chain
 from operator import itemgetter
@@ -27,7 +27,16 @@ from sqlalchemy import Connection, select
 
 from invoiceflow.errors import IngestError, InvoiceflowError, Problem
 from invoiceflow.store.db import large_sqlite_cache
-from invoiceflow.metering.events import ROW_COLUMNS, EventParser, MeterSpec, RecordLabel, event_label, line_label
+from invoiceflow.metering.events import (
+    ROW_COLUMNS,
+    EventParser,
+    MeterSpec,
+    RecordLabel,
+    event_label,
+    line_label,
+    timestamp_micros,
+)
+from invoiceflow.metering.unmapped import Parker, parkable
 from invoiceflow.store.tables import customer_accounts, customers, meters, usage_cursors
 
 MAX_PROBLEMS = 1_000
@@ -39,7 +48,7 @@ _meter_of = itemgetter(3)
 
 @dataclass(frozen=True, slots=True)
 class IngestReport:
-    """What one ingestion did. `inserted + duplicates == received` when it succeeds."""
+    """What one ingestion did. `inserted + duplicates + parked == received` when it succeeds."""
 
     received: int
     inserted: int
@@ -47,6 +56,8 @@ class IngestReport:
     late: int
     late_samples: tuple[str, ...] = ()
     by_meter: Mapping[str, int] = field(default_factory=dict)  # inserted events per meter code
+    parked: int = 0  # events parked under external account ids no customer maps (see metering/unmapped.py)
+    parked_accounts: Mapping[str, int] = field(default_factory=dict)
 
 
 def ingest_events(
@@ -91,8 +102,11 @@ def _ingest(conn, tenant_id, records, ingested_at_micros, batch_size, on_progres
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-ingest") as pool:
         executor = pool if writer.shareable(pool) else _Inline()
         run = _Run(writer, executor, record_label, ingested_at_micros, meter_codes)
+        run.parker = Parker(tenant_id, reference["meters"], ingested_at_micros)
         received = _consume(run, parser.parse, records, batch_size, on_progress)
-    return run.report(received)
+    report = run.report(received)
+    parked = run.parker.write(conn)
+    return replace(report, parked=parked, parked_accounts=dict(sorted(run.parker.accounts.items()))) if parked else report
 
 
 def _consume(
@@ -108,6 +122,9 @@ def _consume(
         try:
             row = parse(raw, position)
         except IngestError as exc:
+            if parkable(exc.problems):
+                run.parker.park(raw, timestamp_micros)
+                continue
             run.problems(position, exc.problems)
             continue
         tid = row[1]
@@ -176,6 +193,7 @@ class _Run:
         self.inserted = self.duplicates = self.late = 0
         self.late_samples: list[str] = []
         self.by_meter: Counter[int] = Counter()
+        self.parker: Parker | None = None
 
     def problems(self, position: int, problems: list[Problem]) -> None:
         self.problem_count += len(problems)

@@ -288,6 +288,8 @@ invoices = Table(
     Column("tax_total", ExactDecimal, nullable=False, server_default="0"),
     Column("tax_status", String(16), nullable=False, server_default="none"),  # none | calculated | pending
     Column("validation_runs", Integer, nullable=False, server_default="0"),
+    Column("approval_round", Integer, nullable=False, server_default="0"),
+    Column("approval_levels", JSONText),  # [{rule, role}] the policy asked for at the last submit
     UniqueConstraint(
         "tenant_id", "subscription_id", "billing_date", "document_type", name="uq_invoices_subscription_date"
     ),

@@ -178,6 +178,8 @@ def upgrade() -> None:
     with op.batch_alter_table('invoices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('policy_version', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('validation_runs', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('approval_round', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('approval_levels', invoiceflow.store.types.JSONText(), nullable=True))
         batch_op.add_column(sa.Column('tax_total', invoiceflow.store.types.ExactDecimal(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('tax_status', sa.String(length=16), server_default='none', nullable=False))
 
@@ -199,6 +201,8 @@ def downgrade() -> None:
     with op.batch_alter_table('invoices', schema=None, recreate='never') as batch_op:
         batch_op.drop_column('tax_status')
         batch_op.drop_column('tax_total')
+        batch_op.drop_column('approval_levels')
+        batch_op.drop_column('approval_round')
         batch_op.drop_column('validation_runs')
         batch_op.drop_column('policy_version')
 
