@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from invoiceflow.commands import audit, billing, catalog, demo, einvoice, ingest, invoice, ledger, rate, revrec
+from invoiceflow.commands import (
+    audit,
+    billing,
+    catalog,
+    demo,
+    einvoice,
+    ingest,
+    invoice,
+    ledger,
+    policy,
+    rate,
+    review,
+    revrec,
+)
 
 app = typer.Typer(
     name="invoiceflow",
@@ -14,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (catalog, ingest, rate, billing, invoice, audit, einvoice, revrec, demo, ledger):
+for module in (catalog, ingest, rate, billing, invoice, review, policy, audit, einvoice, revrec, demo, ledger):
     module.register(app)
 
 

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import text
@@ -16,8 +16,10 @@ from invoiceflow.bootstrap import open_engine
 from invoiceflow.catalog.apply import apply_document
 from invoiceflow.catalog.document import load_document
 from invoiceflow.store.tenancy import tenant_id
+from invoiceflow.team import set_member
 
-CATALOG = Path(__file__).parent.parent / "fixtures" / "catalog.yaml"
+CATALOG = Path(__file__).parent.parent / "fixtures" / "governed.yaml"
+TEAM = ("alice", "bob", "carol", "dave")
 APP = ("import typer; from invoiceflow.commands import audit; from invoiceflow.commands.invoice import register; "
        "app = typer.Typer(); register(app); audit.register(app); app()")
 
@@ -33,14 +35,17 @@ def cli(args, db_url, cwd, expect=0):
 def seed(db_url):
     engine = open_engine(db_url)
     with engine.begin() as conn:
-        apply_document(conn, tenant_id(conn), load_document(CATALOG))
-    run_bill_run(engine, as_of=date(2026, 4, 1))
+        tid = tenant_id(conn)
+        apply_document(conn, tid, load_document(CATALOG))
+        for name in TEAM:
+            set_member(conn, tid, name, ["approver"], actor="setup", at=datetime(2026, 9, 1, tzinfo=timezone.utc))
+    run_bill_run(engine, as_of=date(2026, 9, 1))
     return engine
 
 
 def test_release_an_invoice_with_four_eyes_and_verify_the_audit_log(tmp_path, db_url):
     engine = seed(db_url)
-    assert "draft -> validated" in cli(["invoice", "validate", "2", "--actor", "alice"], db_url, tmp_path).stdout
+    assert "invoice 2: validated" in cli(["invoice", "validate", "2", "--actor", "alice"], db_url, tmp_path).stdout
     cli(["invoice", "submit", "2", "--actor", "alice"], db_url, tmp_path)
     refused = cli(["invoice", "approve", "2", "--actor", "alice"], db_url, tmp_path, expect=2)
     assert "alice cannot approve this invoice: alice submitted it (segregation of duties)" in refused.stderr
@@ -63,7 +68,7 @@ def test_release_an_invoice_with_four_eyes_and_verify_the_audit_log(tmp_path, db
     assert "billed the wrong entity" in shown and "Refused attempts" in shown
 
     ok = cli(["audit", "verify"], db_url, tmp_path).stdout
-    assert "OK: tenant default: 8 entries, chain intact" in ok
+    assert "OK: tenant default: 12 entries, chain intact" in ok  # 4 role grants, 5 transitions, 3 refusals
     with engine.begin() as conn:  # someone with database rights rewrites history
         if conn.dialect.name == "postgresql":
             conn.execute(text("ALTER TABLE audit_log DISABLE TRIGGER USER"))

@@ -67,8 +67,8 @@ def test_float_in_the_invoice_json_is_refused(tmp_path):
 
 def test_unknown_format_and_missing_output_folder(tmp_path):
     invoice = str(FIXTURES / "domestic-de.json")
-    result = run("render", "--invoice", invoice, "--format", "pdf", "--out", str(tmp_path / "o.xml"))
-    assert result.exit_code == 2 and "unknown e-invoice format 'pdf'" in result.stderr
+    result = run("render", "--invoice", invoice, "--format", "docx", "--out", str(tmp_path / "o.xml"))
+    assert result.exit_code == 2 and "unknown e-invoice format 'docx'" in result.stderr
     result = run("render", "--invoice", invoice, "--format", "ubl", "--out", str(tmp_path / "no" / "o.xml"))
     assert result.exit_code == 2 and "output folder" in result.stderr
 

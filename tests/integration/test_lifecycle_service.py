@@ -34,6 +34,7 @@ from invoiceflow.lifecycle import (
 )
 from invoiceflow.store.tables import audit_log, invoice_transitions, invoices
 from invoiceflow.store.tenancy import tenant_id
+from invoiceflow.team import set_member
 
 CATALOG = Path(__file__).parent.parent / "fixtures" / "catalog.yaml"
 T = "default"
@@ -46,9 +47,12 @@ def clock():
 
 @pytest.fixture
 def drafts(engine):
-    """Ten draft invoices: ids 1-6 for legal entity acme-us (USD), 7-10 for acme-jp (JPY)."""
+    """Ten draft invoices: ids 1-6 for legal entity acme-us (USD), 7-10 for acme-jp (JPY). Everyone may approve."""
     with engine.begin() as conn:
-        apply_document(conn, tenant_id(conn), load_document(CATALOG))
+        tid = tenant_id(conn)
+        apply_document(conn, tid, load_document(CATALOG))
+        for name in ("alice", "bob", "carol", "cfo", "dave"):
+            set_member(conn, tid, name, ["approver"], actor="setup", at=datetime(2026, 4, 1, tzinfo=timezone.utc))
     run_bill_run(engine, as_of=date(2026, 4, 1))
     return engine
 
@@ -88,7 +92,7 @@ def test_full_lifecycle_records_actor_time_and_reason_of_every_step(drafts, cloc
     with pytest.raises(IllegalTransition, match="cannot void a paid invoice"):
         void_invoice(drafts, T, 2, actor="bob", reason="too late", clock=clock)
     report = verify_audit_log(drafts)
-    assert report.ok and report.entries == 8  # seven transitions and one refused void
+    assert report.ok and report.entries == 5 + 8  # five role grants, seven transitions and one refused void
 
 
 def test_issue_is_idempotent_and_returns_the_same_number(drafts, clock):

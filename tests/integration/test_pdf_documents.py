@@ -25,6 +25,7 @@ from invoiceflow.documents.facturx import extract_xml, render_facturx, validate_
 from invoiceflow.documents.formats import EN16931
 from invoiceflow.documents.invoice_input import load_invoice
 from invoiceflow.documents.pdf import Branding, render_pdf
+from invoiceflow.documents.pdf.labels import CATEGORIES, LABELS, UNITS, VAT_NOTES
 from invoiceflow.documents.render import render
 from invoiceflow.documents.requirements import RequirementsError
 from invoiceflow.documents.totals import compute_totals
@@ -175,6 +176,12 @@ def test_the_pdf_declares_pdf_a_3b_and_embeds_its_fonts(locale):
     assert pdf.startswith(b"%PDF-1.7")
     assert_pdfa_3b(pdf)
     assert PdfReader(io.BytesIO(pdf)).trailer["/Root"]["/Lang"] == locale
+
+
+def test_every_language_has_every_label():
+    for table in (LABELS, CATEGORIES, VAT_NOTES, UNITS):
+        assert set(table) == set(LOCALES)
+        assert all(table[language].keys() == table["en"].keys() for language in LOCALES)
 
 
 def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -162,12 +163,14 @@ def test_missing_mappings_name_entity_product_and_role():
     assert gaps == [MappingGap("acme-us", "revenue", "platform"), MappingGap("acme-us", "revenue", "api", "9999"),
                     MappingGap("acme-us", "tax", "")]
     assert str(gaps[0]) == ("legal entity acme-us: no GL account is mapped for role 'revenue' and product "
-                            "'platform' and there is no default mapping (product '') for that role")
+                            "'platform', and there is no default for that role (product '')")
     assert "mapped to account '9999', which is not in the entity's chart of accounts" in str(gaps[1])
     assert gaps[2].root_cause == "gl_mapping:acme-us:tax:*"
     with pytest.raises(MissingMapping) as refused:
         issued_entry(document, chart)
     assert refused.value.gaps == gaps and len(refused.value.problems) == 3
+    assert str(refused.value.problems[2]) == ("legal entity acme-us.gl_mappings: no GL account is mapped for role "
+                                              "'tax' (the default for every product)")
 
 
 def test_before_issue_a_future_line_needs_revenue_and_deferred_revenue():
@@ -208,3 +211,24 @@ def test_any_document_posts_a_balanced_entry_whose_receivable_is_its_total(docum
         assert line.debit.as_tuple().exponent == quantum(document.currency).as_tuple().exponent
     reversal = void_entry(document, entry, on=date(2026, 6, 1))
     assert sum(l.amount for l in entry.lines + reversal.lines) == 0
+
+
+def test_the_worked_example_in_the_docs_is_what_the_rules_post():
+    from docpages import read_page
+
+    tables = [rows for kind, rows in read_page(Path(__file__).parents[2] / "docs" / "ledger.md") if kind == "table"]
+    mapping = next(t for t in tables if t and set(t[0]) == {"role", "product", "account"})
+    invoice = next(t for t in tables if t and "service from" in t[0])
+    expected = next(t for t in tables if t and set(t[0]) == {"account", "product", "debit", "credit", "memo"})
+    chart = Chart("acme-us", ACCOUNTS, {(m["role"], m["product"]): m["account"] for m in mapping})
+    document = Document(
+        id=42, document_type="invoice", legal_entity="acme-us", currency="USD", billing_date=date(2026, 4, 1),
+        issued_on=date(2026, 4, 2), taxes=(DocumentTax("S", D("8.875"), "US-NY", D("15.53")),),
+        lines=tuple(DocumentLine(D(l["amount"]), l["type"], l["product"] or None,
+                                 date.fromisoformat(l["service from"]) if l["service from"] else None)
+                    for l in invoice))
+    entry = issued_entry(document, chart)
+    assert [(l.account, l.product or "", str(l.debit) if l.debit else "", str(l.credit) if l.credit else "", l.memo)
+            for l in entry.lines] == [(r["account"], r["product"], r["debit"], r["credit"], r["memo"])
+                                      for r in expected]
+    assert entry.entry_key == "invoice:42:issued" and entry.total == D("200.53")

@@ -144,3 +144,23 @@ def test_tables_have_one_row_per_jurisdiction_and_date():
     for rows in list(vat_tables().values()) + list(us_state_tables().values()):
         dates = [r.effective_from for r in rows]
         assert dates == sorted(set(dates))
+
+
+def test_the_tables_in_docs_match_the_data_files():
+    from pathlib import Path
+
+    from docpages import read_page
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "tax.md"
+    tables = {next(iter(rows[0])): rows for kind, rows in read_page(page) if kind == "table" and rows}
+    documented_vat = {(r["country"], r["effective from"]): (r["standard"], r["reduced"], r["super-reduced"])
+                      for r in tables["country"]}
+    actual_vat = {(c, str(r.effective_from)): (str(r.standard), " / ".join(map(str, r.reduced)) or "–",
+                                               "–" if r.super_reduced is None else str(r.super_reduced))
+                  for c, rows in vat_tables().items() for r in rows}
+    assert documented_vat == actual_vat
+    flags = {True: "yes", False: "no", None: "unconfirmed"}
+    documented_us = {(r["state"], r["effective from"]): (r["rate"], r["SaaS taxable"]) for r in tables["state"]}
+    actual_us = {(s, str(r.effective_from)): (str(r.rate), flags[r.saas_taxable])
+                 for s, rows in us_state_tables().items() for r in rows}
+    assert documented_us == actual_us

@@ -79,6 +79,8 @@ CASES = {
                                                "US-NY", None, "us.exempt_customer",
                                                ("exemption_certificate_missing",)),
     "US->DE business": (US, Buyer("DE", is_business=True), Supply(), "O", "0", "US", None, "us.outside_us", ()),
+    "US->JP consumer digital flagged": (US, Buyer("JP"), SAAS, "O", "0", "US", None, "us.digital_consumer_abroad",
+                                        ("destination_rules_unknown",)),
     "US->FR consumer digital at FR rate": (US, FR_CONSUMER, SAAS, "S", "20", "FR", None, "eu.non_union_oss", ()),
     "unknown US state": (US, Buyer("US", region="ZZ"), Supply(), None, None, "US-ZZ", None, "unresolvable",
                          ("jurisdiction_unresolvable",)),
@@ -173,3 +175,19 @@ def test_seller_problems_come_with_the_decision():
 def test_a_datetime_for_the_supply_date_is_a_programming_error():
     with pytest.raises(TypeError, match="supply_date"):
         determine(TaxRequest(DE, DE_CONSUMER, Supply(), datetime(2026, 3, 1, 12, 0)))
+
+
+def test_the_example_in_docs_runs_and_says_what_it_does():
+    from pathlib import Path
+
+    from docpages import blocks, read_page
+
+    page = Path(__file__).resolve().parents[2] / "docs" / "tax.md"
+    example = blocks(read_page(page), "python")[0]
+    scope: dict = {}
+    exec(example, scope)  # noqa: S102 - the page's own example
+    decision = scope["decision"]
+    assert (decision.category, decision.rate, decision.jurisdiction) == ("AE", Decimal("0"), "FR")
+    assert decision.exemption_code == "VATEX-EU-AE" and "Article 196" in decision.note
+    assert decision.requirements == ()
+    assert scope["breakdown"].tax_total == Decimal("0.00")

@@ -16,12 +16,12 @@ from invoiceflow.errors import ValidationError
 from invoiceflow.store.tenancy import tenant_id
 
 
-SCHEMAS = {"catalog": "catalog.schema.json", "price": "price.schema.json"}
+SCHEMAS = {"catalog": "catalog.schema.json", "price": "price.schema.json", "policy": "policy.schema.json"}
 
 
 def register(app: typer.Typer) -> None:
     @app.command("schema")
-    def schema_command(name: str = typer.Argument("catalog", help="catalog or price")) -> None:
+    def schema_command(name: str = typer.Argument("catalog", help="catalog, price or policy")) -> None:
         """Print a published JSON Schema (the apply document or a price)."""
         with reported_errors():
             if name not in SCHEMAS:

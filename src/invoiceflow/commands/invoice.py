@@ -14,8 +14,12 @@ from rich.table import Table
 
 from invoiceflow.bootstrap import open_engine
 from invoiceflow.commands.common import DatabaseOption, TenantOption, console, reported_errors
+from invoiceflow.billing.queries import invoice_detail
+from invoiceflow.errors import ValidationError
 from invoiceflow.lifecycle.history import invoice_history
 from invoiceflow.lifecycle.service import TransitionResult, transition
+from invoiceflow.review.queries import invoice_findings
+from invoiceflow.review.release import release
 
 invoice_app = typer.Typer(help="Move invoices through their lifecycle (validate, approve, issue, void).",
                           no_args_is_help=True)
@@ -34,7 +38,13 @@ def register(app: typer.Typer) -> None:
 def _act(action: str, invoice_id: int, actor: str, reason: str | None, as_json: bool, database: str | None,
          tenant: str) -> None:
     with reported_errors():
-        result = transition(open_engine(database), tenant, invoice_id, action, actor=actor, reason=reason)
+        engine = open_engine(database)
+        if action == "validate":
+            _validate(engine, tenant, invoice_id, actor, as_json)
+            return
+        if action == "override":
+            _refuse_override_of_case_findings(engine, tenant, invoice_id)
+        result = transition(engine, tenant, invoice_id, action, actor=actor, reason=reason)
         if as_json:
             print(json.dumps({"invoice_id": result.invoice_id, "action": result.action, "from": result.from_status,
                               "status": result.status, "changed": result.changed, "number": result.number,
@@ -43,6 +53,31 @@ def _act(action: str, invoice_id: int, actor: str, reason: str | None, as_json: 
         console.print(_describe(result), highlight=False)
         for finding in result.findings:
             console.print(f"  [yellow]finding:[/yellow] {escape(finding)}", highlight=False)
+
+
+def _validate(engine, tenant: str, invoice_id: int, actor: str, as_json: bool) -> None:
+    """Validation through the gates of the current policy: findings are recorded and routed to cases."""
+    release(engine, tenant, [invoice_id], actor=actor, advance_validated=False)
+    found = [f for f in invoice_findings(engine, tenant, invoice_id) if f["status"] == "open"]
+    status = invoice_detail(engine, invoice_id, tenant=tenant)["status"]
+    if as_json:
+        print(json.dumps({"invoice_id": invoice_id, "action": "validate", "status": status,
+                          "findings": found}, indent=2, default=str))
+        return
+    console.print(f"invoice {invoice_id}: {status}", highlight=False)
+    for f in found:
+        case = f" (case {f['case_id']})" if f["case_id"] else ""
+        console.print(f"  [yellow]{f['severity']}:[/yellow] {escape(f['code'])}: {escape(f['message'])}{case}",
+                      highlight=False)
+
+
+def _refuse_override_of_case_findings(engine, tenant: str, invoice_id: int) -> None:
+    cases = sorted({f["case_id"] for f in invoice_findings(engine, tenant, invoice_id)
+                    if f["status"] == "open" and f["case_id"]})
+    if cases:
+        raise ValidationError(f"invoice {invoice_id} is held by case(s) {', '.join(map(str, cases))}: override "
+                              f"through the case (invoiceflow review resolve {cases[0]} --action override --reason "
+                              "...), so the findings and the override limit are respected", record=f"invoice {invoice_id}")
 
 
 def _describe(result: TransitionResult) -> str:
@@ -55,7 +90,7 @@ def _describe(result: TransitionResult) -> str:
 
 
 ACTIONS = {
-    "validate": "Check a draft or held invoice: validated without open findings, held with them.",
+    "validate": "Run the policy's gates on a draft or held invoice: validated without blocking findings, held with them.",
     "hold": "Hold a draft or validated invoice (reason required).",
     "override": "Release a held invoice despite its findings (reason required; you may not approve it afterwards).",
     "submit": "Send a validated invoice for approval (you may not approve it yourself).",

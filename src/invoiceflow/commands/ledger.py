@@ -122,6 +122,8 @@ def trial_balance_command(
     if as_json:
         print(json.dumps({"as_of": day.isoformat() if day else None, "legal_entity": entity, "accounts": rows,
                           "totals": totals, "balanced": report.balanced}, indent=2))
+    elif not rows:
+        console.print("no journal entries" + (f" on or before {day.isoformat()}" if day else ""))
     else:
         title = "Trial balance" + (f" as of {day.isoformat()}" if day else "") + (f" ({entity})" if entity else "")
         table = Table(title=escape(title), title_justify="left")
@@ -135,8 +137,6 @@ def trial_balance_command(
                           f"[bold]{t['debit']}[/bold]", f"[bold]{t['credit']}[/bold]",
                           "" if t["balanced"] else "[red]UNBALANCED[/red]", end_section=False)
         console.print(table)
-        if not rows:
-            console.print("no journal entries" + (f" on or before {day.isoformat()}" if day else ""))
     if not report.balanced:
         err_console.print("[red]error:[/red] the trial balance does not balance", highlight=False)
         raise typer.Exit(1)

@@ -44,17 +44,20 @@ class MappingGap:
     account: str | None = None  # the unknown account it points to; None when nothing is mapped
 
     @property
-    def subject(self) -> str:
-        return f"product {self.product!r}" if self.product else "every product"
+    def detail(self) -> str:
+        """What is wrong, without naming the entity (the problem's record does)."""
+        if self.account is None:
+            if self.product:
+                return (f"no GL account is mapped for role {self.role!r} and product {self.product!r}, and there "
+                        "is no default for that role (product '')")
+            return f"no GL account is mapped for role {self.role!r} (the default for every product)"
+        subject = f"product {self.product!r}" if self.product else "every product"
+        return (f"role {self.role!r} for {subject} is mapped to account {self.account!r}, which is not in the "
+                "entity's chart of accounts")
 
     @property
     def message(self) -> str:
-        if self.account is None:
-            fallback = " and there is no default mapping (product '') for that role" if self.product else ""
-            return (f"legal entity {self.legal_entity}: no GL account is mapped for role {self.role!r} "
-                    f"and {self.subject}{fallback}")
-        return (f"legal entity {self.legal_entity}: role {self.role!r} for {self.subject} is mapped to account "
-                f"{self.account!r}, which is not in the entity's chart of accounts")
+        return f"legal entity {self.legal_entity}: {self.detail}"
 
     @property
     def root_cause(self) -> str:
@@ -62,8 +65,7 @@ class MappingGap:
         return f"gl_mapping:{self.legal_entity}:{self.role}:{self.product or '*'}"
 
     def as_problem(self) -> Problem:
-        return Problem(f"legal entity {self.legal_entity}",
-                       f"gl_mappings.{self.role}" + (f".{self.product}" if self.product else ""), self.message)
+        return Problem(f"legal entity {self.legal_entity}", "gl_mappings", self.detail)
 
     def __str__(self) -> str:
         return self.message

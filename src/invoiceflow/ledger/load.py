@@ -44,7 +44,7 @@ class StoredDocument:
         doc = self.document
         if doc.issued_on is None:
             raise ValidationError(f"is {self.status.replace('_', ' ')}: only issued documents are posted to the "
-                                  "ledger", record=self.record, field="status")
+                                  "ledger", record=self.record)
         if self.tax_status == "pending":
             raise ValidationError("tax is pending: it is posted once its tax is calculated", record=self.record,
                                   field="tax_status")

@@ -116,8 +116,8 @@ def mapping_gaps(document: Document, chart: Chart) -> list[MappingGap]:
 def issued_entry(document: Document, chart: Chart) -> JournalEntry | None:
     """The entry for issuing `document`; None when every amount on it is zero (nothing to post)."""
     if document.issued_on is None:
-        raise ValidationError("only an issued document is posted", record=f"{document.source_type} {document.id}",
-                              field="status")
+        raise ValidationError("is not issued: only issued documents are posted",
+                              record=f"{document.source_type.replace('_', ' ')} {document.id}")
     on = document.issued_on
     accounts = chart.accounts_for(requirements(document))
     sign = 1 if document.document_type == CREDIT_NOTE else -1  # invoices credit revenue, credit notes debit it
@@ -125,6 +125,8 @@ def issued_entry(document: Document, chart: Chart) -> JournalEntry | None:
     nets: dict[tuple[str, str | None, str], Decimal] = defaultdict(lambda: ZERO)
     nets[(accounts[(RECEIVABLE, ALL_PRODUCTS)], None, "receivable")] = -sign * document.receivable
     for line in document.lines:
+        if not line.amount:
+            continue
         role = _role_of(line, on)
         prepaid = line.line_type == PREPAID_CREDIT
         key = (accounts[(role, _product_of(line))], None if prepaid else line.product,
@@ -152,7 +154,7 @@ def void_entry(document: Document, issued: JournalEntry, *, on: date) -> Journal
 
 def payment_entry(*, key: str, legal_entity: str, on: date, currency: str, amount: Decimal, chart: Chart,
                   source_id: str | None = None, memo: str = "") -> JournalEntry:
-    """A customer payment received: Dr cash, Cr receivable (refunds are not payments: reverse instead)."""
+    """A customer payment received: Dr cash, Cr receivable. Refunds are their own event, not negative payments."""
     if not isinstance(key, str) or not key.strip():
         raise ValidationError("a payment needs its own idempotency key", record="payment", field="key")
     if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:

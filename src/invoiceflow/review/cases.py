@@ -27,7 +27,7 @@ def _key(code: str, root: str, record: str, field: str) -> tuple[str, str, str, 
 
 
 def record_findings(conn: Connection, tenant_id: int, invoice_id: int, found: Iterable[Finding], policy: Policy,
-                    at: datetime, *, actor: str) -> dict[str, list[int]]:
+                    at: datetime, *, actor: str, reason: str | None = None) -> dict[str, list[int]]:
     """Store this validation's findings for the invoice; returns case ids {"opened": [...], "joined": [...]}."""
     current = {_key(r.code, r.root_cause, r.record, r.field): r for r in conn.execute(
         select(findings).where(findings.c.invoice_id == invoice_id, findings.c.status == "open"))}
@@ -54,7 +54,7 @@ def record_findings(conn: Connection, tenant_id: int, invoice_id: int, found: It
         conn.execute(update(findings).where(findings.c.id.in_(gone)).values(status="resolved", resolved_at=at))
         cases = {row.case_id for key, row in current.items() if key not in seen and row.case_id}
         close_cleared_cases(conn, tenant_id, cases, at, actor=actor,
-                            reason=f"every finding cleared on re-validation (policy version {policy.version})")
+                            reason=reason or f"every finding cleared on re-validation (policy version {policy.version})")
     return touched
 
 

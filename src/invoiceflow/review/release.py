@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Callable, Iterable
 
 from sqlalchemy import Connection, Engine, select, update
@@ -48,8 +48,13 @@ class ReleaseReport:
 
 
 def release(db: Engine, tenant: str, invoice_ids: Iterable[int] | None = None, *, actor: str = "system",
-            clock: Clock | None = None, on_progress: Callable[[int], None] | None = None) -> ReleaseReport:
-    """Run the release pass over `invoice_ids` (default: every draft, held and validated invoice)."""
+            clock: Clock | None = None, on_progress: Callable[[int], None] | None = None,
+            advance_validated: bool = True) -> ReleaseReport:
+    """Run the release pass over `invoice_ids` (default: every draft, held and validated invoice).
+
+    With `advance_validated` False it only validates (the `invoice validate` command): findings and cases
+    are recorded, and a clean invoice stops at validated.
+    """
     clock = clock or SystemClock()
     with db.connect() as conn:
         tid = resolve_tenant(conn, tenant, create=False)
@@ -67,7 +72,7 @@ def release(db: Engine, tenant: str, invoice_ids: Iterable[int] | None = None, *
                     continue
                 found = run_gates(facts, policy.gates)
                 status = release_one(conn, tenant, tid, facts.id, found, policy, actor=actor, clock=clock,
-                                     report=report)
+                                     report=report, advance_validated=advance_validated)
                 report.outcomes[status] += 1
         if on_progress:
             on_progress(min(start + BATCH, len(ids)))
@@ -75,19 +80,24 @@ def release(db: Engine, tenant: str, invoice_ids: Iterable[int] | None = None, *
 
 
 def release_one(conn: Connection, tenant: str, tid: int, invoice_id: int, found: list[Finding], policy: Policy,
-                *, actor: str, clock: Clock, report: ReleaseReport | None = None) -> str:
-    """Record the findings of one invoice and move it as far as the policy allows; returns its status."""
+                *, actor: str, clock: Clock, report: ReleaseReport | None = None,
+                advance_validated: bool = True, reason: str | None = None) -> str:
+    """Record the findings of one invoice and move it as far as the policy allows; returns its status.
+
+    `reason` is recorded on the cases this validation clears (a person's reason for re-validating)."""
     at = clock.now().astimezone(timezone.utc)
     conn.execute(update(invoices).where(invoices.c.id == invoice_id).values(
         policy_version=policy.version, validation_runs=invoices.c.validation_runs + 1))
     blocking = [f"{f.code}: {f.message}" for f in found if f.severity == BLOCK]
-    touched = record_findings(conn, tid, invoice_id, found, policy, at, actor=actor)
+    touched = record_findings(conn, tid, invoice_id, found, policy, at, actor=actor, reason=reason)
     if report is not None:
         report.cases_opened.update(touched["opened"])
         report.cases_joined.update(touched["joined"])
         report.findings_by_code.update(f.code for f in found)
     result = transition(conn, tenant, invoice_id, "validate", actor=actor, clock=clock,
                         gates=[lambda _conn, _row: blocking])
+    if not advance_validated:
+        return result.status
     return advance(conn, tenant, invoice_id, result.status, policy, actor=actor, clock=clock)
 
 
@@ -106,6 +116,3 @@ def advance(conn: Connection, tenant: str, invoice_id: int, status: str, policy:
                reason=f"policy version {policy.version} requires no approval")
     return transition(conn, tenant, invoice_id, "issue", actor=actor, clock=clock).status
 
-
-def now_utc(clock: Clock | None) -> datetime:
-    return (clock or SystemClock()).now().astimezone(timezone.utc)

@@ -197,8 +197,11 @@ def _digital_to_consumer(request: TaxRequest) -> TaxDecision:
         f"digital services to consumers in {buyer.country} may be taxed there (many countries tax them from "
         f"the first sale); the built-in rules do not cover {buyer.country}, so confirm registration duties",
         blocking=False)
-    code = None if seller.country == "US" else "VATEX-EU-O"
-    return _no_tax("O", seller.country, f"{_regime(seller.country)}.digital_consumer_abroad", code, "Not subject to VAT",
+    rule = f"{_regime(seller.country)}.digital_consumer_abroad"
+    if seller.country == "US":
+        return _no_tax("O", "US", rule, None, f"Not subject to US sales tax: the customer is in {buyer.country}",
+                       requirements=(warning,))
+    return _no_tax("O", seller.country, rule, "VATEX-EU-O", "Not subject to VAT",
                    f"Outside the scope of {_area(seller.country)} VAT: the consumer is in {buyer.country}",
                    (warning,))
 
@@ -224,7 +227,7 @@ def _outside_vat_area(request: TaxRequest, eu_seller: bool) -> TaxDecision:
 
 
 def _area(country: str) -> str:
-    return "EU" if country in EU_MEMBER_STATES else "UK" if country == "GB" else "US"
+    return "EU" if country in EU_MEMBER_STATES else "UK"
 
 
 def _regime(country: str) -> str:

@@ -8,7 +8,7 @@ EUR 2, KWD 3: "37,040 KWD") but never rounds, and prices keep the precision they
 from __future__ import annotations
 
 import re
-from datetime import date
+import datetime
 from decimal import Decimal
 
 from babel import Locale, UnknownLocaleError
@@ -67,7 +67,7 @@ class Formatter:
             return "–"
         return format_percent(rate.scaleb(-2), locale=self.locale, decimal_quantization=False)
 
-    def date(self, value: date | None) -> str:
+    def date(self, value: datetime.date | None) -> str:
         return "" if value is None else format_date(value, "medium", locale=self.locale)
 
     def period(self, period: Period | None) -> str:

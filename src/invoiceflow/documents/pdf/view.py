@@ -9,8 +9,9 @@ Factur-X XML cannot disagree.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
-from invoiceflow.documents.model import PAYMENT_MEANS, Invoice, Party
+from invoiceflow.documents.model import PAYMENT_MEANS, Address, Invoice, Party
 from invoiceflow.documents.pdf.branding import Branding
 from invoiceflow.documents.pdf.labels import CATEGORIES, LABELS, VAT_NOTES, unit_name
 from invoiceflow.documents.pdf.localization import Formatter
@@ -85,7 +86,7 @@ class _Builder:
         self.language = fmt.language
         self.t = LABELS[self.language]
 
-    def address(self, party_name: str | None, address) -> list[str]:
+    def address(self, party_name: str | None, address: Address) -> list[str]:
         lines = [party_name] if party_name else []
         lines += list(address.lines)
         city = " ".join(part for part in (address.postcode, address.city) if part)
@@ -123,7 +124,8 @@ class _Builder:
             text += f", {t['vat']} {self.vat_cell(spec.vat.category, spec.vat.rate)}"
         return Row(text, fmt.money(item.amount if spec.charge else -item.amount))
 
-    def vat_cell(self, category: str, rate) -> str:
+    def vat_cell(self, category: str, rate: Decimal | None) -> str:
+        """The rate, plus the category code where the rate alone does not say why no VAT is charged."""
         return self.fmt.percent(rate) if category == "S" else f"{self.fmt.percent(rate)} ({category})"
 
     def lines(self) -> list[LineView]:
