@@ -7,12 +7,13 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
-from governed_seed import CLOCK, T, apply, catalog, ids_by_customer, seed, status_of
+from governed_seed import CLOCK, T, apply, catalog, ids_by_customer, policy_text, seed, status_of
 from invoiceflow.audit.verify import verify_audit_log
 from invoiceflow.billing.run import run_bill_run
 from invoiceflow.errors import ValidationError
 from invoiceflow.metering.ingest import ingest_events
-from invoiceflow.review import case_detail, list_cases, release, release_kpis, resolve_case
+from invoiceflow.policy.store import apply_policy
+from invoiceflow.review import approve_override, case_detail, list_cases, release, release_kpis, resolve_case
 from invoiceflow.review.resolve import CaseRefused
 from invoiceflow.store.review_tables import findings, review_cases
 from invoiceflow.store.tables import audit_log, invoices
@@ -107,9 +108,6 @@ def test_an_override_above_the_limit_needs_a_second_person(engine):
     release(engine, T, clock=CLOCK)
     eu = next(c for c in open_cases(engine) if "acme-eu" in c["root_cause"])
     # 2 x 300 EUR is below the default limit of 5,000 EUR: apply a stricter policy first.
-    from governed_seed import policy_text
-    from invoiceflow.policy.store import apply_policy
-
     strict = policy_text(lambda d: d["overrides"].update(second_approval_above={"EUR": 500, "USD": 500}))
     with engine.begin() as conn:
         assert apply_policy(conn, tenant_id(conn, T), strict, actor="ada", at=CLOCK.now()).version == 1
@@ -117,8 +115,6 @@ def test_an_override_above_the_limit_needs_a_second_person(engine):
                            clock=CLOCK)
     assert pending.status == "override_pending"
     assert {status_of(engine, i) for i in ids_by_customer(engine)["berlin"]} == {"held"}
-    from invoiceflow.review import approve_override
-
     with pytest.raises(CaseRefused, match="cannot approve it"):
         approve_override(engine, T, eu["id"], actor="fin", clock=CLOCK)
     with pytest.raises(CaseRefused, match="needs the role"):

@@ -35,11 +35,12 @@ PUBLISHED = {
     "EE": ("24", ("13", "9"), None),
     "GR": ("24", ("13", "6"), None),
     "GB": ("20", ("5",), None),
+    "JP": ("10", ("8",), None),
 }
 
 
-def test_every_member_state_and_gb_has_a_table():
-    assert set(vat_tables()) == EU_MEMBER_STATES | {"GB"}
+def test_every_member_state_gb_and_jp_has_a_table():
+    assert set(vat_tables()) == EU_MEMBER_STATES | {"GB", "JP"}
     assert len(EU_MEMBER_STATES) == 27
 
 

@@ -145,10 +145,10 @@ def _in_force(rows: tuple, on: date, what: str):
 
 
 def vat_rates(country: str, on: date) -> VatRates:
-    """The VAT rates of an EU member state or GB in force on `on`."""
+    """The VAT (JP: consumption tax) rates of an EU member state, GB or JP in force on `on`."""
     rows = vat_tables().get(country.upper())
     if rows is None:
-        raise RateNotFound(f"no VAT rate table for country {country!r} (EU member states and GB are built in)",
+        raise RateNotFound(f"no VAT rate table for country {country!r} (EU member states, GB and JP are built in)",
                            field="country")
     return _in_force(rows, on, f"VAT rates of {country.upper()}")
 

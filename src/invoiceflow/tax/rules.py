@@ -99,10 +99,10 @@ def _invalid_request(request: TaxRequest) -> TaxDecision | None:
     if supply.kind not in (SERVICES, GOODS):
         return _undetermined(seller.country, "invalid", "unknown_supply_kind", "supply.kind",
                              f"supply kind must be {SERVICES!r} or {GOODS!r}, got {supply.kind!r}")
-    if seller.country not in EU_MEMBER_STATES | {"GB", "US"}:
+    if seller.country not in EU_MEMBER_STATES | {"GB", "JP", "US"}:
         return _unresolvable(seller.country, "seller.country",
-                             f"no built-in tax rules for sellers in {seller.country!r} (EU member states, GB "
-                             "and US are built in); use an external tax engine")
+                             f"no built-in tax rules for sellers in {seller.country!r} (EU member states, GB, "
+                             "JP and US are built in); use an external tax engine")
     if not _COUNTRY.fullmatch(buyer.country):
         return _unresolvable(seller.country, "buyer.country",
                              f"buyer country {buyer.country!r} is not an ISO 3166-1 alpha-2 code")
@@ -187,6 +187,8 @@ def _digital_to_consumer(request: TaxRequest) -> TaxDecision:
     if has_vat_table(buyer.country):
         if buyer.country == "GB":
             rule, note = "gb.digital_to_consumer", "UK VAT on digital services to a UK consumer"
+        elif buyer.country == "JP":
+            rule, note = "jp.digital_to_consumer", "Japanese consumption tax on digital services to a consumer in Japan"
         elif seller.country in EU_MEMBER_STATES:
             rule, note = "eu.oss_destination", "VAT of the consumer's member state, declared through the OSS"
         else:
@@ -227,11 +229,11 @@ def _outside_vat_area(request: TaxRequest, eu_seller: bool) -> TaxDecision:
 
 
 def _area(country: str) -> str:
-    return "EU" if country in EU_MEMBER_STATES else "UK"
+    return "EU" if country in EU_MEMBER_STATES else {"GB": "UK", "JP": "Japanese"}.get(country, country)
 
 
 def _regime(country: str) -> str:
-    """Prefix of rule names: eu, gb or us."""
+    """Prefix of rule names: eu, gb, jp or us."""
     return "eu" if country in EU_MEMBER_STATES else country.lower()
 
 
