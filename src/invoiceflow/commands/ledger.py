@@ -140,3 +140,30 @@ def trial_balance_command(
     if not report.balanced:
         err_console.print("[red]error:[/red] the trial balance does not balance", highlight=False)
         raise typer.Exit(1)
+
+
+@ledger_app.command("export")
+def export_command(
+    fmt: str = typer.Option(..., "--format", help="beancount or hledger."),
+    entity: Optional[str] = typer.Option(None, "--entity", help="Only this legal entity (code)."),
+    start: Optional[datetime] = typer.Option(None, "--from", formats=["%Y-%m-%d"],
+                                             help="Only entries dated on or after this day (YYYY-MM-DD)."),
+    before: Optional[datetime] = typer.Option(None, "--before", formats=["%Y-%m-%d"],
+                                              help="Only entries dated before this day (YYYY-MM-DD)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Write to this file instead of standard output."),
+    database: str = DatabaseOption, tenant: str = TenantOption,
+) -> None:
+    """Export journal entries as a beancount file or an hledger journal (check with bean-check / hledger check)."""
+    import sys
+    from pathlib import Path
+
+    from invoiceflow.ledger.exports import export_ledger
+
+    with reported_errors():
+        text = export_ledger(open_engine(database), tenant, fmt, legal_entity=entity,
+                             start=start.date() if start else None, before=before.date() if before else None)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    Path(out).write_text(text, encoding="utf-8")
+    err_console.print(f"wrote {escape(out)} ({fmt})", highlight=False)

@@ -96,7 +96,8 @@ class FactLoader:
                 usage=self._usage(row, customer_row, invoice_lines_, contract_versions_, others),
                 unmapped=self._unmapped(row, customer_row, contract_versions_),
                 others=tuple(o for o in others.get(row["customer_id"], ()) if o.id != row["id"]),
-                product_tax_codes=self.tax_codes, gl_roles=self.gl.get(row["legal_entity_id"], frozenset()))
+                product_tax_codes=self.tax_codes, gl_roles=self.gl.get(row["legal_entity_id"], frozenset()),
+                tax_status=row["tax_status"])
             out.append(facts)
         return out
 

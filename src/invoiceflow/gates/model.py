@@ -167,6 +167,7 @@ class InvoiceFacts:
     unmapped: tuple[UnmappedAccountFacts, ...] = ()
     others: tuple[OtherInvoiceFacts, ...] = ()  # the customer's other open (not void) documents
     product_tax_codes: Mapping[str, str] = field(default_factory=dict)
+    tax_status: str = "calculated"  # none | calculated | blocked | pending (the tax engine could not answer)
     gl_roles: frozenset[tuple[str, str]] = frozenset()  # (role, product code or "") mapped to a known account
 
     @property

@@ -1,6 +1,6 @@
 """The release pass: validate invoices under the current policy, route what is held, release the rest.
 
-For each draft (or held, or validated) invoice: gather its facts, run every enabled gate, record the
+For each draft (or held, or validated) invoice: quote and store its tax (billing/taxes.py), gather its facts, run every enabled gate, record the
 findings (blocking ones open or join cases), then move it through the lifecycle: held when a blocking
 finding is open, otherwise validated, submitted and — when the policy's approval matrix asks for no
 approval and `auto_release` is on — approved by the automatic release and issued. Invoices that need an
@@ -17,6 +17,7 @@ from typing import Callable, Iterable
 
 from sqlalchemy import Connection, Engine, select, update
 
+from invoiceflow.billing.taxes import apply_taxes
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.gates.load import FactLoader
 from invoiceflow.gates.model import BLOCK, Finding
@@ -27,6 +28,7 @@ from invoiceflow.policy.store import current_policy
 from invoiceflow.review.cases import record_findings
 from invoiceflow.store.tables import invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
+from invoiceflow.tax.engine import TaxEngine
 from invoiceflow.team import AUTOMATION
 
 RELEASABLE = ("draft", "held", "validated")
@@ -49,7 +51,7 @@ class ReleaseReport:
 
 def release(db: Engine, tenant: str, invoice_ids: Iterable[int] | None = None, *, actor: str = "system",
             clock: Clock | None = None, on_progress: Callable[[int], None] | None = None,
-            advance_validated: bool = True) -> ReleaseReport:
+            advance_validated: bool = True, tax_engine: TaxEngine | None = None) -> ReleaseReport:
     """Run the release pass over `invoice_ids` (default: every draft, held and validated invoice).
 
     With `advance_validated` False it only validates (the `invoice validate` command): findings and cases
@@ -66,17 +68,29 @@ def release(db: Engine, tenant: str, invoice_ids: Iterable[int] | None = None, *
         with db.begin() as conn:
             policy = current_policy(conn, tid)
             report.policy_version = policy.version
-            loader = FactLoader(conn, tid)
-            for facts in loader.facts(ids[start:start + BATCH]):
-                if facts.status not in RELEASABLE:
-                    continue
-                found = run_gates(facts, policy.gates)
-                status = release_one(conn, tenant, tid, facts.id, found, policy, actor=actor, clock=clock,
-                                     report=report, advance_validated=advance_validated)
+            for invoice_id, status in validate_batch(conn, tenant, tid, ids[start:start + BATCH], policy, actor=actor,
+                                                     clock=clock, report=report, tax_engine=tax_engine,
+                                                     advance_validated=advance_validated).items():
                 report.outcomes[status] += 1
         if on_progress:
             on_progress(min(start + BATCH, len(ids)))
     return report
+
+
+def validate_batch(conn: Connection, tenant: str, tid: int, ids: list[int], policy: Policy, *, actor: str,
+                   clock: Clock, report: ReleaseReport | None = None, tax_engine: TaxEngine | None = None,
+                   advance_validated: bool = True, reason: str | None = None) -> dict[int, str]:
+    """Tax, gate and move each releasable invoice of `ids`; returns {invoice id: status after}."""
+    releasable = list(conn.execute(select(invoices.c.id).where(
+        invoices.c.id.in_(ids), invoices.c.status.in_(RELEASABLE)).order_by(invoices.c.id)).scalars())
+    for invoice_id in releasable:
+        apply_taxes(conn, tid, invoice_id, tax_engine)
+    statuses = {}
+    for facts in FactLoader(conn, tid).facts(releasable):
+        found = run_gates(facts, policy.gates)
+        statuses[facts.id] = release_one(conn, tenant, tid, facts.id, found, policy, actor=actor, clock=clock,
+                                         report=report, advance_validated=advance_validated, reason=reason)
+    return statuses
 
 
 def release_one(conn: Connection, tenant: str, tid: int, invoice_id: int, found: list[Finding], policy: Policy,

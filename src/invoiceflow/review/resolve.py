@@ -17,12 +17,10 @@ from sqlalchemy import Connection, Engine, select, update
 from invoiceflow.audit.log import append_entry
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.errors import NotFound, ValidationError
-from invoiceflow.gates.load import FactLoader
-from invoiceflow.gates.registry import run_gates
 from invoiceflow.lifecycle.service import transition
 from invoiceflow.policy.store import current_policy, policy_version
 from invoiceflow.review.cases import ACTIVE, OVERRIDE_PENDING, PRIORITIES, RESOLVED, case_invoice_ids, close_cleared_cases
-from invoiceflow.review.release import RELEASABLE, advance, release_one
+from invoiceflow.review.release import advance, validate_batch
 from invoiceflow.store.review_tables import findings, review_cases
 from invoiceflow.store.tables import invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
@@ -99,13 +97,8 @@ def assign_case(db: Engine, tenant: str, case_id: int, *, assignee: str, actor: 
 # -- the resolutions -------------------------------------------------------------------------------------------
 def _revalidate(conn, tenant, tid, case, actor, reason, clock, _to_queue) -> CaseOutcome:
     policy = current_policy(conn, tid)
-    loader = FactLoader(conn, tid)
-    ids = case_invoice_ids(conn, case["id"])
-    statuses = {}
-    for facts in loader.facts(ids):
-        if facts.status in RELEASABLE:
-            statuses[facts.id] = release_one(conn, tenant, tid, facts.id, run_gates(facts, policy.gates), policy,
-                                             actor=actor, clock=clock, reason=reason)
+    statuses = validate_batch(conn, tenant, tid, case_invoice_ids(conn, case["id"]), policy, actor=actor,
+                              clock=clock, reason=reason)
     remaining = tuple(f"{r.code}: {r.message}" for r in conn.execute(select(findings.c.code, findings.c.message)
                       .where(findings.c.case_id == case["id"], findings.c.status == "open")))
     closed = close_cleared_cases(conn, tid, [case["id"]], _now(clock), actor=actor, reason=reason)

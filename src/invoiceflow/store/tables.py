@@ -324,6 +324,8 @@ invoice_lines = Table(
     Column("price", JSONText),
     Column("breakdown", JSONText),
     Column("trace", JSONText),
+    Column("tax_category", String(4)),  # EN 16931 VAT category of the line, set by the tax step
+    Column("tax_rate", ExactDecimal),
     UniqueConstraint("invoice_id", "position", name="uq_invoice_lines_position"),
 )
 

@@ -45,6 +45,12 @@ def check(invoice: InvoiceFacts, settings: Mapping[str, Any]) -> list[Finding]:
                     if line.amount and line.line_type != "prepaid_credit"}) or ["standard"]
     seen: set[str] = set()
     found: list[Finding] = []
+    if invoice.tax_status == "pending":
+        found.append(emit(
+            "tax.engine_unavailable", "the tax engine did not answer: the tax of this invoice is not known yet",
+            record=invoice.record, field="tax", root_cause="tax_engine:unavailable", case_type=CASE,
+            fix="nothing to fix in the data: the next release pass asks again and releases the invoice once "
+                "the tax engine answers"))
     for code in codes:
         decision = determine(TaxRequest(seller, buyer, Supply(tax_code=code), invoice.billing_date))
         for requirement in decision.requirements:

@@ -5,6 +5,7 @@ from alembic import context
 from invoiceflow.store.db import make_engine
 from invoiceflow.store import review_tables  # noqa: F401 - registers its tables on the metadata
 from invoiceflow.store import ledger_tables  # noqa: F401 - registers its tables on the metadata
+from invoiceflow.store import effects_tables  # noqa: F401 - registers its tables on the metadata
 from invoiceflow.store.tables import metadata
 
 config = context.config
