@@ -11,6 +11,11 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Iterator
 
+from stdnum import luhn
+from stdnum.es import cif
+from stdnum.iso7064 import mod_11_10
+from stdnum.jp import cn as jp_cn
+
 from invoiceflow.rating.result import plain
 
 TENANT = "demo"
@@ -24,6 +29,24 @@ MARKETS = [
     ("acme-uk", "GBP", "GB", Decimal("0.8"), ["Europe/London"]),
     ("acme-jp", "JPY", "JP", Decimal(150), ["Asia/Tokyo"]),
 ]
+# Where customers in each time zone are billed: (city, postal code, country, US state).
+PLACES = {
+    "America/New_York": ("New York", "10001", "US", "NY"), "America/Chicago": ("Chicago", "60601", "US", "IL"),
+    "America/Los_Angeles": ("Los Angeles", "90012", "US", "CA"), "Europe/Berlin": ("Berlin", "10115", "DE", None),
+    "Europe/Paris": ("Paris", "75001", "FR", None), "Europe/Madrid": ("Madrid", "28001", "ES", None),
+    "Europe/London": ("London", "EC1A 1BB", "GB", None), "Asia/Tokyo": ("Tokyo", "100-0001", "JP", None),
+}
+# The sellers: registered address and tax id of each legal entity.
+ENTITIES = {
+    "acme-us": ("Acme Cloud Inc.", "12-3456789", {"line1": "100 Congress Ave", "city": "Austin",
+                                                  "postal_code": "78701", "region": "TX", "country": "US"}),
+    "acme-eu": ("Acme Cloud GmbH", "DE136695976", {"line1": "Friedrichstr. 68", "city": "Berlin",
+                                                   "postal_code": "10117", "country": "DE"}),
+    "acme-uk": ("Acme Cloud Ltd", "GB980780684", {"line1": "1 Finsbury Square", "city": "London",
+                                                 "postal_code": "EC2A 1AE", "country": "GB"}),
+    "acme-jp": ("Acme Cloud KK", "8700110005901", {"line1": "1-1 Marunouchi", "city": "Tokyo",
+                                                   "postal_code": "100-0005", "country": "JP"}),
+}
 
 METERS = [
     {"code": "api_calls", "name": "API calls", "aggregation": "count", "group_by": ["region"], "unit": "call"},
@@ -86,15 +109,56 @@ def _plans(currency: str, factor: Decimal) -> list[dict[str, Any]]:
 
 def customer_record(i: int, rng: random.Random, code: str, account_id: str) -> dict[str, Any]:
     """Sample customer number `i` in its market (currency, legal entity, time zone rotate with `i`)."""
-    entity, currency, country, _factor, zones = MARKETS[i % len(MARKETS)]
-    return {
+    entity, currency, _country, _factor, zones = MARKETS[i % len(MARKETS)]
+    zone = zones[i % len(zones)]
+    city, postal, country, state = PLACES[zone]
+    address = {"line1": f"{i} Market Street", "city": city, "postal_code": postal, "country": country}
+    if state:
+        address["region"] = state
+    record = {
         "code": code, "name": f"Customer {code.split('-')[-1]}", "email": f"billing+{i}@example.com",
-        "timezone": zones[i % len(zones)], "currency": currency, "legal_entity": entity,
-        "billing_address": {"line1": f"{i} Main Street", "city": "Springfield", "postal_code": "10001",
-                            "country": country},
+        "timezone": zone, "currency": currency, "legal_entity": entity, "billing_address": address,
         "segment": rng.choice(["smb", "mid-market", "enterprise"]), "crm_id": f"0015g{i:08d}",
         "account_ids": [account_id],
     }
+    tax_id = sample_tax_id(country, i)
+    if tax_id:
+        record["tax_ids"] = [{"type": "vat" if country != "JP" else "tax_id", "value": tax_id}]
+    return record
+
+
+def sample_tax_id(country: str, i: int) -> str | None:
+    """A syntactically valid tax id for customer `i` (check digits computed, numbers made up)."""
+    body = f"{10_000_000 + i * 7919 % 89_999_999:08d}"
+    if country == "DE":
+        return "DE" + body + mod_11_10.calc_check_digit(body)
+    if country == "FR":
+        siren = body + luhn.calc_check_digit(body)
+        return f"FR{(12 + 3 * (int(siren) % 97)) % 97:02d}{siren}"
+    if country == "ES":
+        cif_body = "A" + body[1:]
+        return "ES" + cif_body + cif.calc_check_digits(cif_body)[0]
+    if country == "GB":
+        return "GB980780684"
+    if country == "JP":
+        number = f"{700_000_000_000 + i:012d}"
+        return jp_cn.calc_check_digit(number) + number
+    return None
+
+
+def gl_setup(entity: str) -> dict[str, Any]:
+    """A small chart of accounts and the mapping the ledger posts with, per legal entity."""
+    return {"legal_entity": entity, "accounts": [
+        {"code": "1000", "name": "Bank", "type": "asset"},
+        {"code": "1200", "name": "Trade receivables", "type": "asset"},
+        {"code": "1210", "name": "Unbilled receivables", "type": "asset"},
+        {"code": "2200", "name": "Output tax payable", "type": "liability"},
+        {"code": "2400", "name": "Deferred revenue", "type": "liability"},
+        {"code": "4000", "name": "Subscription revenue", "type": "revenue"},
+        {"code": "4100", "name": "Usage revenue", "type": "revenue"}],
+        "mappings": {"receivable": "1200", "cash": "1000", "unbilled": "1210", "tax": "2200",
+                     "deferred_revenue": "2400", "revenue": "4100"},
+        "revenue_by_product": {"platform": "4000", "seats": "4000"}}
 
 
 def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
@@ -105,15 +169,17 @@ def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
     """
     rng = random.Random(SEED)
     doc: dict[str, list] = {k: [] for k in ("legal_entities", "customers", "products", "meters", "plans",
-                                            "contracts", "subscriptions", "prepaid_credits")}
-    doc["products"] = [{"code": c, "name": n} for c, n in [
+                                            "contracts", "subscriptions", "prepaid_credits", "gl")}
+    doc["products"] = [{"code": c, "name": n, "tax_code": "digital_service"} for c, n in [
         ("platform", "Platform fee"), ("api", "API usage"), ("ai", "AI tokens"), ("storage", "Storage"),
         ("payments", "Payment processing"), ("seats", "Seats"), ("users", "Active users")]]
     doc["meters"] = METERS
     for code, currency, country, factor, _zones in MARKETS:
-        doc["legal_entities"].append({"code": code, "name": f"Acme {country}", "country": country,
-                                      "currency": currency})
+        name, tax_id, address = ENTITIES[code]
+        doc["legal_entities"].append({"code": code, "name": name, "country": country, "currency": currency,
+                                      "tax_id": tax_id, "address": address})
         doc["plans"] += _plans(currency, factor)
+        doc["gl"].append(gl_setup(code))
     kinds = ["starter", "growth", "scale", "payments", "team"]
     for i in range(customers):
         _entity, currency, _country, factor, _zones = MARKETS[i % len(MARKETS)]
@@ -135,7 +201,7 @@ def catalog(customers: int = 300, *, amended: bool = False) -> dict[str, Any]:
                                  "versions": versions})
         sub: dict[str, Any] = {
             "code": f"sub-{i:04d}", "contract": f"ctr-{i:04d}", "start_date": start.isoformat(),
-            "interval": rng.choice(["monthly"] * 6 + ["quarterly", "weekly", "annual"]),
+            "interval": rng.choice(["monthly"] * 7 + ["quarterly", "annual"]),
             "anchor": "anniversary" if i % 4 == 1 else "calendar",
         }
         if i % 11 == 0:
@@ -157,7 +223,9 @@ def usage(customers: int = 300, per_customer: int = 60) -> Iterator[dict[str, An
     span = 61 * 86_400
     for i in range(customers):
         for n in range(per_customer):
-            at = start + timedelta(seconds=rng.randrange(span))
+            # Each meter's events alternate between September and October, so no feed looks missing.
+            month = (n // len(METERS)) % 2
+            at = start + timedelta(days=30 * month, seconds=rng.randrange(span // 2))
             metric = METERS[(i + n) % len(METERS)]["code"]
             event: dict[str, Any] = {"transaction_id": f"evt-{i:04d}-{n:04d}", "metric": metric,
                                      "timestamp": at.strftime("%Y-%m-%dT%H:%M:%SZ"), "properties": {}}
@@ -184,6 +252,6 @@ def usage(customers: int = 300, per_customer: int = 60) -> Iterator[dict[str, An
 
 def late_usage(customers: int = 300) -> Iterator[dict[str, Any]]:
     """Events that arrive after October was invoiced: stored and reported as late, never billed silently."""
-    for i in range(0, customers, 10):
+    for i in range(0, customers, 50):
         yield {"transaction_id": f"late-{i:04d}", "customer": f"cus-{i:04d}", "metric": "api_calls",
                "timestamp": "2026-10-30T12:00:00Z", "properties": {"region": "eu"}}

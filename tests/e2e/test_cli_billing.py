@@ -54,9 +54,22 @@ def test_bad_input_exits_2_and_names_the_record(tmp_path, sqlite_url):
 
 
 @pytest.mark.slow
-def test_demo_prints_a_bill_run_summary_and_is_idempotent(tmp_path):
+def test_demo_routes_held_invoices_releases_the_rest_posts_and_is_idempotent(tmp_path):
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     first = run(["demo", "--customers", "40", "--events-per-customer", "20"], url, tmp_path).stdout
     assert "bill run" in first and "JPY" in first and "late" in first
+    assert "25 parked under unmapped account ids" in first
+    # Held invoices sit in the queue that owns their problem; the rest is issued automatically.
+    for queue, kind in (("finance", "pricing_discrepancy"), ("revops", "usage_mismatch"), ("tax", "tax_inconsistency")):
+        assert any(queue in line and kind in line for line in first.splitlines()), (queue, kind)
+    assert "unmapped_account:tel-" in first and "contract_version:ctr-" in first and "tax:customer:cus-" in first
+    assert "issued" in first and "needs the role approver" in first
+    assert "case 1 resolved: every finding cleared" in first
+    assert "debits equal credits in every entity and currency: yes" in first and "audit log verified" in first
+    cases = json.loads(run(["review", "list", "--tenant", "demo", "--json"], url, tmp_path).stdout)
+    assert {c["queue"] for c in cases} == {"finance", "revops"}
+    kpis = json.loads(run(["review", "kpis", "--tenant", "demo", "--json"], url, tmp_path).stdout)
+    assert float(kpis["automation_coverage"]) > 50 and kpis["queues"]["tax"]["resolved"] == 1
     second = run(["demo", "--customers", "40", "--events-per-customer", "20"], url, tmp_path).stdout
     assert second.count("0 invoices and 0 credit notes created") == 2
+    assert "0 issued documents posted" in second and "0 parked" in second

@@ -100,6 +100,10 @@ PASSING = [
     ("usage_completeness", invoice(usage=usage(events=0, billed=D(0), trailing=(D(0), D(0))))),
     ("usage_completeness", invoice(usage=usage(billed=D(5999)))),
     ("usage_completeness", invoice(usage=usage(billed=D(9000), trailing=(D(2000),)))),  # too little history
+    ("usage_completeness", invoice(usage=usage(events=0, billed=D(0), trailing=(D(5), D(0), D(3))))),  # sparse
+    ("usage_completeness", invoice(usage=usage(events=0, billed=D(0), trailing=(D(5),)))),  # one period only
+    ("usage_completeness", invoice(usage=usage(events=5, billed=D(9000)))),  # too few events to judge
+    ("usage_completeness", invoice(usage=usage(events=0, billed=D(7), aggregation="weighted_sum"))),  # a gauge
     ("entitlement", invoice(contract_versions=(replace(V1, entitled_meters=frozenset({"api_calls"})),))),
     ("tax_data", invoice(customer=customer(billing_address={"line1": "1 rue", "city": "Paris", "country": "FR"},
                                            tax_ids=(("eu_vat", "FR40303265045"),)))),

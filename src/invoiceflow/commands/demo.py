@@ -1,29 +1,36 @@
-"""`invoiceflow demo`: seed a realistic tenant, ingest usage, run a bill run and print what happened."""
+"""`invoiceflow demo`: a realistic tenant billed for two months, released under governance, posted to the
+ledger, with what happened printed step by step. Running it again changes nothing (idempotent)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from decimal import Decimal
-
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.markup import escape
-from rich.table import Table
-from sqlalchemy import func, select
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
-from invoiceflow import demo
+from invoiceflow import demo, demo_scenarios as scenario
 from invoiceflow.billing.run import as_of_for_period, run_bill_run
 from invoiceflow.bootstrap import open_engine
 from invoiceflow.catalog.apply import apply_document
-from invoiceflow.audit.verify import verify_audit_log
 from invoiceflow.clock import SystemClock
 from invoiceflow.commands.common import DatabaseOption, console, reported_errors
-from invoiceflow.lifecycle.service import transition
-from invoiceflow.lifecycle.states import TransitionRefused
+from invoiceflow.commands.demo_report import (
+    print_cases,
+    print_kpis_and_audit,
+    print_summary,
+    print_trial_balance,
+    release_line,
+)
+from invoiceflow.demo_steps import approve_pending, post_to_ledger
 from invoiceflow.metering.ingest import ingest_events
+from invoiceflow.policy.store import apply_policy
 from invoiceflow.rating.periods import to_epoch_micros
-from invoiceflow.store.tables import invoices, tenants, usage_events
+from invoiceflow.review import list_cases, release, resolve_case
+from invoiceflow.store.tables import invoices
 from invoiceflow.store.tenancy import tenant_id
+from invoiceflow.team import set_member
+
+T = demo.TENANT
 
 
 def register(app: typer.Typer) -> None:
@@ -36,98 +43,89 @@ def _progress() -> Progress:
 
 
 def demo_command(
-    customers: int = typer.Option(300, "--customers", min=4, help="How many customers to seed."),
-    events: int = typer.Option(60, "--events-per-customer", min=1),
+    customers: int = typer.Option(300, "--customers", min=8, help="How many customers to seed."),
+    events: int = typer.Option(60, "--events-per-customer", min=14),
     database: str = DatabaseOption,
 ) -> None:
-    """Seed the 'demo' tenant, ingest two months of usage, bill September, amend, bill October, summarise."""
+    """Seed the 'demo' tenant, bill September and October, release under policy, post, summarise."""
     with reported_errors():
         engine = open_engine(database)
         clock = SystemClock()
-        console.print(f"[bold]invoiceflow demo[/bold] — tenant '{demo.TENANT}' on {engine.url.render_as_string()}")
+        console.print(f"[bold]invoiceflow demo[/bold] — tenant '{T}' on {engine.url.render_as_string()}")
         with engine.begin() as conn:
-            tid = tenant_id(conn, demo.TENANT)
-            # A rerun starts from the amended document: amendments are never taken back.
-            rerun = conn.execute(select(invoices.c.id).where(invoices.c.tenant_id == tid).limit(1)).first()
-            applied = apply_document(conn, tid, demo.catalog(customers, amended=rerun is not None))
+            tid = tenant_id(conn, T)
+            rerun = conn.execute(select(invoices.c.id).where(invoices.c.tenant_id == tid).limit(1)).first() is not None
+        final = scenario.with_stale_amendments(demo.catalog(customers, amended=True))
+        vat_customer = scenario.missing_vat_customer(final)
+        # A rerun starts from where the first run ended: amendments and fixes are never taken back.
+        first = final if rerun else scenario.without_vat_id(demo.catalog(customers), vat_customer)
+        with engine.begin() as conn:
+            applied = apply_document(conn, tid, first)
+            for name, roles in scenario.TEAM.items():
+                set_member(conn, tid, name, roles, actor="ada.admin", at=clock.now())
+            policy = apply_policy(conn, tid, scenario.policy_source(), actor="ada.admin", at=clock.now(),
+                                  name="demo-policy.yaml")
         console.print(f"1. catalog applied: {sum(applied.created.values())} records created, "
                       f"{sum(applied.unchanged.values())} unchanged ({customers} customers in USD, EUR, GBP and JPY "
-                      "across 7 time zones; 7 meters; 20 plans covering every charge model)")
+                      "across 8 time zones, with addresses, tax ids and a chart of accounts per legal entity); team "
+                      f"of {len(scenario.TEAM)}; release policy version {policy.version}"
+                      + (" (unchanged)" if not policy.created else ""))
         with _progress() as progress, engine.begin() as conn:
             task = progress.add_task("usage events", total=customers * events)
-            ingested = ingest_events(conn, tid, demo.usage(customers, events),
+            ingested = ingest_events(conn, tid, [*demo.usage(customers, events), *scenario.unmapped_usage(demo.catalog(customers))],
                                      ingested_at_micros=to_epoch_micros(clock.now()),
                                      on_progress=lambda n: progress.update(task, completed=n))
-        console.print(f"2. usage ingested: {ingested.inserted} new, {ingested.duplicates} duplicates ignored")
+        parked = ", ".join(f"{a} ({n})" for a, n in ingested.parked_accounts.items()) or "none"
+        console.print(f"2. usage ingested: {ingested.inserted} new, {ingested.duplicates} duplicates ignored, "
+                      f"{ingested.parked} parked under unmapped account ids: {parked}")
         _bill(engine, clock, demo.PERIODS[0], "3.")
+        console.print("   " + release_line(release(engine, T, clock=clock).as_dict()), highlight=False)
         with engine.begin() as conn:
-            amended = apply_document(conn, tid, demo.catalog(customers, amended=True))
-        console.print(f"4. mid-October changes applied: {amended.created['contract_versions']} upgrades effective "
-                      f"Oct 15, {amended.updated['subscriptions']} immediate cancellations on Oct 20")
+            amended = apply_document(conn, tid, final if rerun else scenario.without_vat_id(
+                demo.catalog(customers, amended=True), vat_customer))
+        console.print(f"4. mid-October changes: {amended.created['contract_versions']} upgrades effective Oct 15, "
+                      f"{amended.updated['subscriptions']} immediate cancellations on Oct 20")
         _bill(engine, clock, demo.PERIODS[1], "5.")
         with engine.begin() as conn:
+            stale = apply_document(conn, tid, final if rerun else scenario.without_vat_id(final, vat_customer))
             late = ingest_events(conn, tid, demo.late_usage(customers), ingested_at_micros=to_epoch_micros(clock.now()))
-        console.print(f"6. late usage: {late.received} events dated in invoiced October arrived afterwards: "
-                      f"{late.late} fall in windows already invoiced and are stored as late (reported, never "
-                      f"billed silently); {late.inserted - late.late} are for a meter their plan does not bill")
-        _release(engine, clock)
-        _summary(engine, tid)
+        console.print(f"6. after the bill run: {stale.created['contract_versions']} CRM amendments effective "
+                      f"{scenario.STALE_FROM} (the November drafts carry the old price); {late.late} late usage "
+                      "events for October")
+        console.print("7. " + release_line(release(engine, T, clock=clock).as_dict()), highlight=False)
+        print_cases(list_cases(engine, tenant=T, now=clock.now()))
+        approved, refused = approve_pending(engine, T, clock)
+        console.print(f"8. approvals: {approved} invoices approved by omar.controller and issued"
+                      + (f"; refused: {escape(refused)}" if refused else ""), highlight=False)
+        _fix_vat_id(engine, tid, final, vat_customer, clock)
+        posted = post_to_ledger(engine, T, clock)
+        console.print(f"10. ledger: {posted} issued documents posted to the built-in ledger", highlight=False)
+        print_trial_balance(engine, T)
+        print_kpis_and_audit(engine, T, clock)
+        print_summary(engine, tid)
 
 
-def _release(engine, clock, count: int = 5) -> None:
-    """Move a few October drafts through validation, approval by a second person, and issue."""
-    with engine.connect() as conn:
-        drafts = conn.execute(
-            select(invoices.c.id).join(tenants, tenants.c.id == invoices.c.tenant_id)
-            .where(tenants.c.code == demo.TENANT, invoices.c.status == "draft",
-                   invoices.c.document_type == "invoice", invoices.c.total > 0)
-            .order_by(invoices.c.id).limit(count)
-        ).scalars().all()
-    numbers = []
-    for invoice_id in drafts:
-        for action, actor in (("validate", "maya.finance"), ("submit", "maya.finance"),
-                              ("approve", "omar.controller"), ("issue", "omar.controller")):
-            result = transition(engine, demo.TENANT, invoice_id, action, actor=actor, clock=clock)
-        numbers.append(result.number)
-    refused = ""
-    if drafts:
-        extra = drafts[-1]
-        try:
-            transition(engine, demo.TENANT, extra, "void", actor="maya.finance", clock=clock)
-        except TransitionRefused as exc:
-            refused = f"; a void without a reason was refused ({exc.problems[0].message})"
-    audit = verify_audit_log(engine, tenant=demo.TENANT)
-    console.print(f"7. governed release: {len(numbers)} invoices validated, approved by a second person and "
-                  f"issued as {', '.join(n for n in numbers if n)}{refused}; audit log "
-                  f"{'verified' if audit.ok else 'BROKEN'} ({audit.entries} hash-chained entries)")
+def _fix_vat_id(engine, tid: int, final: dict, customer: str | None, clock) -> None:
+    """Step 9: the customer's VAT id arrives; the tax team re-validates its case and the invoices release."""
+    case = next((c for c in list_cases(engine, tenant=T, now=clock.now()) if c["root_cause"] == f"tax:customer:{customer}"),
+                None)
+    if case is None:
+        console.print("9. no tax case open (already resolved on an earlier run)")
+        return
+    with engine.begin() as conn:
+        apply_document(conn, tid, final)
+    outcome = resolve_case(engine, T, case["id"], "revalidate", actor="tariq.tax",
+                           reason=f"VAT id of {customer} received and recorded", clock=clock)
+    console.print(f"9. tax queue: {customer}'s VAT id recorded; case {case['id']} re-validated by tariq.tax: "
+                  f"{escape(outcome.message)}", highlight=False)
 
 
 def _bill(engine, clock, period: str, step: str) -> None:
     with _progress() as progress:
         task = progress.add_task(f"bill run {period}", total=None)
-        report = run_bill_run(engine, as_of=as_of_for_period(period), tenant=demo.TENANT, label=period,
-                              clock=clock,
+        report = run_bill_run(engine, as_of=as_of_for_period(period), tenant=T, label=period, clock=clock,
                               on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     console.print(f"{step} bill run {report.bill_run_id} for {period}: {report.invoices} invoices and "
                   f"{report.credit_notes} credit notes created")
     for code, reason in report.failures:
         console.print(f"   [red]not billed:[/red] {code}: {escape(reason)}", highlight=False)
-
-
-def _summary(engine, tid: int) -> None:
-    with engine.connect() as conn:
-        rows = conn.execute(select(invoices.c.document_type, invoices.c.currency, invoices.c.total)
-                            .where(invoices.c.tenant_id == tid)).all()
-        late = conn.execute(select(func.count()).select_from(usage_events)
-                            .where(usage_events.c.tenant_id == tid, usage_events.c.late == 1)).scalar_one()
-    totals: dict = defaultdict(lambda: [0, Decimal(0)])
-    for doc_type, currency, total in rows:
-        totals[(doc_type, currency)][0] += 1
-        totals[(doc_type, currency)][1] += total
-    table = Table(title="Demo tenant: documents in the database")
-    for col in ("document", "currency", "count", "total"):
-        table.add_column(col, justify="right" if col in ("count", "total") else "left")
-    for (doc_type, currency), (count, amount) in sorted(totals.items()):
-        table.add_row(doc_type, currency, str(count), str(amount))
-    console.print(table)
-    console.print(f"late events on record: {late}.  Try: invoiceflow invoices list --tenant {demo.TENANT}")

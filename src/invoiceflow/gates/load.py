@@ -53,8 +53,10 @@ class FactLoader:
 
     def __init__(self, conn: Connection, tenant_id: int):
         self.conn, self.tenant_id = conn, tenant_id
-        self.meter_ids = {r.code: r.id for r in conn.execute(
-            select(meters.c.code, meters.c.id).where(meters.c.tenant_id == tenant_id))}
+        rows = conn.execute(select(meters.c.code, meters.c.id, meters.c.aggregation).where(
+            meters.c.tenant_id == tenant_id)).all()
+        self.meter_ids = {r.code: r.id for r in rows}
+        self.aggregations = {r.code: r.aggregation for r in rows}
         self.tax_codes = {r.code: r.tax_code for r in conn.execute(
             select(products.c.code, products.c.tax_code).where(products.c.tenant_id == tenant_id))}
         self.entities = {r.id: r for r in conn.execute(
@@ -224,22 +226,23 @@ class FactLoader:
             billed = sum((l.quantity or Decimal(0) for l in lines if l.line_type == "usage" and l.meter_code == meter),
                          Decimal(0))
             out.append(MeterUsageFacts(meter, int(events), int(late), trailing.get(meter, ()), billed,
-                                       self._feed(meter, window) if events == 0 else int(events)))
+                                       self._feed(meter, window) if events == 0 else int(events),
+                                       self.aggregations[meter]))
         return tuple(out)
 
     def _trailing(self, row: Any, meter_codes: list[str]) -> dict[str, tuple[Decimal, ...]]:
         """Billed quantity per meter on each earlier invoice of the subscription, oldest first."""
         rows = self.conn.execute(
-            select(invoices.c.billing_date, invoice_lines.c.meter_code, func.sum(invoice_lines.c.quantity))
+            select(invoices.c.billing_date, invoice_lines.c.meter_code, invoice_lines.c.quantity)
             .join(invoice_lines, invoice_lines.c.invoice_id == invoices.c.id)
             .where(invoices.c.subscription_id == row["subscription_id"], invoices.c.document_type == "invoice",
                    invoices.c.status != "void", invoices.c.billing_date < row["billing_date"],
                    invoice_lines.c.line_type == "usage", invoice_lines.c.meter_code.in_(meter_codes))
-            .group_by(invoices.c.billing_date, invoice_lines.c.meter_code)
             .order_by(invoices.c.billing_date)).all()
-        out: dict[str, list[Decimal]] = defaultdict(list)
-        for _, meter, quantity in rows:
-            out[meter].append(to_decimal(quantity))
+        totals: dict[str, dict[date, Decimal]] = defaultdict(dict)
+        for billed_on, meter, quantity in rows:  # summed here: SQL SUM over exact decimals is not exact on SQLite
+            totals[meter][billed_on] = totals[meter].get(billed_on, Decimal(0)) + (quantity or Decimal(0))
+        out = {meter: list(by_date.values()) for meter, by_date in totals.items()}
         return {k: tuple(v) for k, v in out.items()}
 
     def _feed(self, meter: str, window: tuple[int, int]) -> int:

@@ -107,6 +107,7 @@ class MeterUsageFacts:
     trailing: tuple[Decimal, ...]  # billed quantities of the same meter on earlier invoices, oldest first
     billed: Decimal  # quantity billed on this invoice
     feed_events: int  # events of this meter from every customer in the period (a whole feed missing?)
+    aggregation: str = "count"  # gauges (max, latest, weighted_sum) may go quiet while their level holds
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,7 +70,7 @@ def _count(minimum: int, maximum: int) -> Callable[[Any], str | None]:
 # Settings a gate accepts besides `severity`, each with a check that explains an impossible value.
 SETTINGS: dict[str, dict[str, Callable[[Any], str | None]]] = {
     "usage_completeness": {"anomaly_factor": _positive_decimal(Decimal(1)), "trailing_periods": _count(1, 24),
-                           "min_trailing": _count(1, 24)},
+                           "min_trailing": _count(1, 24), "anomaly_min_events": _count(0, 10_000_000)},
 }
 
 

@@ -105,8 +105,11 @@ def _ingest(conn, tenant_id, records, ingested_at_micros, batch_size, on_progres
         run.parker = Parker(tenant_id, reference["meters"], ingested_at_micros)
         received = _consume(run, parser.parse, records, batch_size, on_progress)
     report = run.report(received)
+    if not run.parker.rows:
+        return report
     parked = run.parker.write(conn)
-    return replace(report, parked=parked, parked_accounts=dict(sorted(run.parker.accounts.items()))) if parked else report
+    return replace(report, parked=parked, duplicates=report.duplicates + len(run.parker.rows) - parked,
+                   parked_accounts=dict(sorted(run.parker.accounts.items())) if parked else {})
 
 
 def _consume(

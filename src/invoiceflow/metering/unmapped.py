@@ -54,14 +54,17 @@ class Parker:
         self.accounts[account] = self.accounts.get(account, 0) + 1
 
     def write(self, conn: Connection) -> int:
+        """Store the parked events; returns how many were new (a resend parks nothing twice)."""
         if not self.rows:
             return 0
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
         rows = list(self.rows.values())
+        new = 0
         for start in range(0, len(rows), 1000):
             stmt = dialect.insert(unmapped_usage).values(rows[start:start + 1000])
-            conn.execute(stmt.on_conflict_do_nothing(index_elements=["tenant_id", "transaction_id"]))
-        return len(rows)
+            stmt = stmt.on_conflict_do_nothing(index_elements=["tenant_id", "transaction_id"])
+            new += len(conn.execute(stmt.returning(unmapped_usage.c.id)).all())
+        return new
 
 
 def attach_mapped_usage(conn: Connection, tenant_id: int) -> int:

@@ -26,7 +26,7 @@ from invoiceflow.store.tables import invoice_transitions, invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
 from invoiceflow.team import AUTOMATION
 
-AUTOMATED = ("system", AUTOMATION)
+AUTOMATED = ("system", AUTOMATION, "ledger")  # the bill run, the automatic release, the ledger posting
 RELEASED = ("issued", "posted", "partially_paid", "paid")
 
 

@@ -1,11 +1,14 @@
 """Usage completeness: a feed missing or late for the period, anomalous volume, usage under unmapped ids.
 
-- A meter the customer used in earlier periods with no event at all this period is a missing feed; when no
-  customer has events of that meter in the period the whole feed is missing, and every invoice it affects
-  joins one case.
+- A meter that delivered usage in each of the customer's last `min_trailing` periods but has no event at
+  all this period is a missing feed; when no customer has events of that meter in the period the whole
+  feed is missing, and every invoice it affects joins one case. (A sparse meter, idle in some recent
+  period, is not expected every period; nor is a gauge — max, latest, time-weighted — whose level holds
+  without new events.)
 - Events that arrived after the period was billed are not on the invoice (late events are never billed).
 - Volume far above or below the customer's trailing periods (median times/over `anomaly_factor`) is an
-  anomaly for a person to confirm.
+  anomaly for a person to confirm, once the period has at least `anomaly_min_events` events (a handful of
+  events swings too much to call anything anomalous).
 - Events parked under an external account id that no customer maps, but that resemble this customer's
   accounts, are usage this invoice is probably missing.
 """
@@ -20,7 +23,8 @@ from invoiceflow.gates.model import Finding, InvoiceFacts
 from invoiceflow.gates.rules.common import Emit
 
 GATE = "usage_completeness"
-SETTINGS = {"anomaly_factor": Decimal(3), "trailing_periods": 3, "min_trailing": 2}
+FLOWS = frozenset({"count", "sum", "unique_count"})  # metrics that need events every period to be non-zero
+SETTINGS = {"anomaly_factor": Decimal(3), "trailing_periods": 3, "min_trailing": 2, "anomaly_min_events": 20}
 
 
 def check(invoice: InvoiceFacts, settings: Mapping[str, Any]) -> list[Finding]:
@@ -28,12 +32,15 @@ def check(invoice: InvoiceFacts, settings: Mapping[str, Any]) -> list[Finding]:
     factor = Decimal(str(settings.get("anomaly_factor", SETTINGS["anomaly_factor"])))
     window = int(settings.get("trailing_periods", SETTINGS["trailing_periods"]))
     minimum = int(settings.get("min_trailing", SETTINGS["min_trailing"]))
+    min_events = int(settings.get("anomaly_min_events", SETTINGS["anomaly_min_events"]))
     customer, period = invoice.customer.code, invoice.period_start
     found: list[Finding] = []
     for usage in invoice.usage:
         where = f"customer {customer} meter {usage.meter}"
         trailing = [q for q in usage.trailing[-window:]]
-        if usage.events == 0 and any(q > 0 for q in trailing):
+        recent = trailing[-minimum:]
+        if (usage.events == 0 and usage.aggregation in FLOWS and len(recent) >= minimum
+                and all(q > 0 for q in recent)):
             whole_feed = usage.feed_events == 0
             found.append(emit(
                 "usage.feed_missing",
@@ -52,7 +59,7 @@ def check(invoice: InvoiceFacts, settings: Mapping[str, Any]) -> list[Finding]:
                 "billed and are not on this invoice", record=invoice.record, field=f"usage.{usage.meter}",
                 fix="override with a reason (the late usage stays unbilled) or void this draft and re-bill",
                 root_cause=f"late_usage:{customer}:{usage.meter}:{period}", case_type="usage_mismatch"))
-        if len(trailing) >= minimum and usage.events:
+        if len(trailing) >= minimum and usage.events >= min_events:
             typical = Decimal(median(trailing))
             if typical > 0 and (usage.billed > typical * factor or usage.billed * factor < typical):
                 found.append(emit(
