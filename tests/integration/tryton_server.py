@@ -93,9 +93,9 @@ class TrytonServer:
 
     def start(self, wait: float = 60.0) -> None:
         """Start the HTTP server (step 3) and wait until it answers."""
-        log = open(self.workdir / "trytond.log", "ab")
-        self.process = subprocess.Popen([str(BIN / "trytond"), "-c", str(self.config_file), "-d", DATABASE],
-                                        env=self._env(), stdout=log, stderr=subprocess.STDOUT)
+        with open(self.workdir / "trytond.log", "ab") as log:  # the server keeps its own copy of the handle
+            self.process = subprocess.Popen([str(BIN / "trytond"), "-c", str(self.config_file), "-d", DATABASE],
+                                            env=self._env(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -118,18 +118,24 @@ class TrytonServer:
 
     def count_moves(self, description: str) -> int:
         """How many account.move records carry `description`: asked independently of the connector."""
-        login = self._post(f"/{DATABASE}/rpc/", "common.db.login", [ADMIN, {"password": PASSWORD}, "en"])
-        token = base64.b64encode(f"{ADMIN}:{login[0]}:{login[1]}".encode()).decode()
-        return self._post(f"/{DATABASE}/rpc/", "model.account.move.search_count",
-                          [[["description", "=", description]], {}], token)
+        return self.admin_call("model.account.move.search_count", [["description", "=", description]])
 
-    def _post(self, path: str, method: str, params: list, token: str | None = None):
+    def derive_move(self, move_id: int) -> int:
+        """A draft copy of a move with its origin pointing at it, as Tryton's cancel wizard makes."""
+        return self.admin_call("model.account.move.copy", [move_id], {"origin": f"account.move,{move_id}"})[0]
+
+    def admin_call(self, method: str, *params):
+        login = self._post("common.db.login", [ADMIN, {"password": PASSWORD}, "en"])
+        token = base64.b64encode(f"{ADMIN}:{login[0]}:{login[1]}".encode()).decode()
+        return self._post(method, [*params, {}], token)
+
+    def _post(self, method: str, params: list, token: str | None = None):
         headers = {"Content-Type": "application/json"}
         if token:
             headers["Authorization"] = f"Session {token}"
         body = json.dumps({"id": 1, "method": method, "params": params}).encode()
-        with urllib.request.urlopen(urllib.request.Request(self.url + path, data=body, headers=headers),
-                                    timeout=30) as answer:
+        request = urllib.request.Request(f"{self.url}/{DATABASE}/rpc/", data=body, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
             data = json.loads(answer.read())
         if data.get("error"):
             raise RuntimeError(f"{method}: {data['error']}")

@@ -80,7 +80,7 @@ class ErpEntry:
         for account in sorted(held.keys() | wanted.keys()):
             have, want = held.get(account, (ZERO, ZERO)), wanted.get(account, (ZERO, ZERO))
             if have != want:
-                found.append(f"account {account} debit/credit {have[0]}/{have[1]} instead of {want[0]}/{want[1]}")
+                found.append(f"account {account}: Dr {have[0]} Cr {have[1]} held, Dr {want[0]} Cr {want[1]} sent")
         return found
 
 

@@ -6,7 +6,9 @@ How an entry maps onto Tryton:
 * the move is made in the configured company, journal (by code) and the standard period that contains
   the entry's date; its `description` holds our `entry_key`. Tryton's account.move has no reference
   field of its own, `origin` only points at Tryton records, and a posted move's description can no longer
-  be edited, so the description is the one stable place for the external reference;
+  be edited, so the description is the one stable place for the external reference. Our moves have no
+  origin; a move Tryton derives from one of them (a cancellation, a copy) keeps the description but points
+  its origin at ours, so lookups ignore moves that have an origin;
 * each line's account is looked up by `code` in the company's chart; an unknown, ambiguous, closed or view
   account refuses the whole entry before anything is written;
 * lines on accounts that require a party (receivables) get the party whose `code` is the customer code
@@ -118,9 +120,14 @@ class TrytonConnector:
             raise permanent(SYSTEM, op, f"the entry is in {entry.currency} but company '{company.name}' keeps "
                                         f"its books in {company.currency}; this connector posts one currency")
         accounts = self._accounts({line.account for line in entry.lines}, company, op)
-        lines = [self._line_values(line, accounts[line.account], entry, op) for line in entry.lines]
-        values = {"company": company.id, "journal": self._journal_id(op), "period": self._period_id(entry.date, op),
-                  "date": entry.date, "description": entry.entry_key, "lines": [["create", lines]]}
+        values: dict[str, Any] = {
+            "company": company.id, "journal": self._journal_id(op), "period": self._period_id(entry.date, op),
+            "date": entry.date, "description": entry.entry_key}
+        needs_party = sorted({line.account for line in entry.lines if accounts[line.account][1]})
+        party_code = self._party_code(entry, needs_party, op) if needs_party else None
+        party = self._party_id(party_code, op) if party_code else None  # the first write, after every check
+        values["lines"] = [["create", [self._line_values(line, accounts[line.account], party, entry)
+                                       for line in entry.lines]]]
         created = self._call(op, "model.account.move.create", [values])
         if not (isinstance(created, list) and len(created) == 1 and isinstance(created[0], int)):
             raise permanent(SYSTEM, op, f"account.move.create answered {created!r} instead of one new id")
@@ -157,7 +164,8 @@ class TrytonConnector:
     def _find(self, entry_key: str, op: str) -> tuple[ExternalRef, str] | None:
         company = self._company_info(op)
         rows = self._call(op, "model.account.move.search_read",
-                          [("description", "=", entry_key), ("company", "=", company.id)], 0, None,
+                          [("description", "=", entry_key), ("company", "=", company.id), ("origin", "=", None)],
+                          0, None,
                           [("id", "ASC")], ["number", "state", "description"])
         if not isinstance(rows, list):
             raise permanent(SYSTEM, op, f"account.move.search_read answered {rows!r} instead of a list")
@@ -180,20 +188,22 @@ class TrytonConnector:
         self._call(op, "model.account.move.post", [int(ref.id)])
         return self._find(entry.entry_key, op)[0]  # type: ignore[index]  # now carries its number
 
-    def _line_values(self, line: JournalLine, account: tuple[int, bool], entry: JournalEntry,
-                     op: str) -> dict[str, Any]:
+    def _line_values(self, line: JournalLine, account: tuple[int, bool], party: int | None,
+                     entry: JournalEntry) -> dict[str, Any]:
         account_id, party_required = account
         memo = line.memo or entry.memo
         values: dict[str, Any] = {"account": account_id, "debit": line.debit, "credit": line.credit,
                                   "description": f"{memo} [{line.product}]" if line.product else memo}
-        if party_required:
-            code = self.party_for(entry) if self.party_for else None
-            code = code or self.default_party
-            if not code:
-                raise permanent(SYSTEM, op, f"account {line.account} requires a party in Tryton, and neither "
-                                            "party_for nor default_party names the customer")
-            values["party"] = self._party_id(code, op)
+        if party_required:  # Tryton refuses a party on an account that does not require one
+            values["party"] = party
         return values
+
+    def _party_code(self, entry: JournalEntry, accounts: list[str], op: str) -> str:
+        code = (self.party_for(entry) if self.party_for else None) or self.default_party
+        if not code:
+            raise permanent(SYSTEM, op, f"account {', '.join(accounts)} requires a party in Tryton, and neither "
+                                        "party_for nor default_party names the customer")
+        return code
 
     def _accounts(self, codes: set[str], company: _Company, op: str) -> dict[str, tuple[int, bool]]:
         rows = self._call(op, "model.account.account.search_read",
@@ -283,13 +293,14 @@ class TrytonConnector:
     def _call(self, op: str, method: str, *args: Any) -> Any:
         """An authenticated call with the user's context; logs in (again) when needed."""
         for attempt in range(2):
-            if self._auth is None:
-                self._login(op)
-            if self._context is None:
-                self._context = self._rpc(op, "model.res.user.get_preferences", [True, {}])
-                if not isinstance(self._context, dict):
-                    raise permanent(SYSTEM, op, "res.user.get_preferences did not answer a context")
             try:
+                if self._auth is None:
+                    self._login(op)
+                if self._context is None:
+                    context = self._rpc(op, "model.res.user.get_preferences", [True, {}])
+                    if not isinstance(context, dict):
+                        raise permanent(SYSTEM, op, "res.user.get_preferences did not answer a context")
+                    self._context = context
                 return self._rpc(op, method, [*args, self._context])
             except _Unauthorized:
                 if self._password is None or attempt:
