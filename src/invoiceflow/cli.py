@@ -9,6 +9,7 @@ from invoiceflow.commands import (
     billing,
     catalog,
     demo,
+    effects,
     einvoice,
     ingest,
     invoice,
@@ -27,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (catalog, ingest, rate, billing, invoice, review, policy, audit, einvoice, revrec, demo, ledger):
+for module in (catalog, ingest, rate, billing, invoice, review, policy, audit, einvoice, revrec, demo, ledger, effects):
     module.register(app)
 
 

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from invoiceflow.effects.handlers import HandlerRegistry, registry
+from invoiceflow.effects.handlers import registry
 from invoiceflow.effects.jobs import defer_run
 from invoiceflow.effects.model import (
     PENDING,
@@ -38,17 +38,16 @@ _LIMITS = {"kind": 64, "target": 200, "idempotency_key": 200, "ordering_key": 20
 
 
 def enqueue(conn: Connection, tenant_id: int, kind: str, *, target: str, payload: Mapping[str, Any],
-            idempotency_key: str, ordering_key: str | None = None, at: datetime,
-            handlers: HandlerRegistry | None = None) -> EffectRef:
+            idempotency_key: str, ordering_key: str | None = None, at: datetime) -> EffectRef:
     """Record an effect to run after commit, in `conn`'s transaction; due at `at`.
 
     With procrastinate installed on PostgreSQL the wake-up job is deferred in the same transaction too.
-    `handlers` only supplies the kind's retry policy (max attempts); the default is the process registry.
+    `max_attempts` starts as the kind's policy known here; the runner that claims it sets the one in force.
     """
     body = _check(kind=kind, target=target, payload=payload, idempotency_key=idempotency_key,
                   ordering_key=ordering_key, at=at)
     at = utc(at)
-    policy = (handlers or registry).policy(kind)
+    policy = registry.policy(kind)
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     new_id = conn.execute(
         dialect.insert(effects).values(

@@ -22,7 +22,7 @@ import os
 import random
 import socket
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Mapping
 
@@ -113,11 +113,14 @@ def claim(engine: Engine, *, now: datetime, handlers: HandlerRegistry, worker: s
     with engine.begin() as conn:
         for row in conn.execute(query.with_for_update(skip_locked=True)).mappings().all():
             effect = effect_view(row)
-            token = f"{worker}/{uuid.uuid4().hex[:12]}"
-            lease = timedelta(seconds=handlers.policy(effect.kind).lease)
-            conn.execute(update(effects).where(effects.c.id == effect.id).values(
-                status=RUNNING, locked_by=token, locked_at=now, locked_until=now + lease, updated_at=now))
-            claims.append(Claim(effect=effect, token=token, started_at=now, attempt=effect.attempts + 1))
+            policy = handlers.policy(effect.kind)
+            # The runner's policy is the one in force (handlers may bring their own); the row shows it.
+            lease = {"status": RUNNING, "locked_by": f"{worker}/{uuid.uuid4().hex[:12]}", "locked_at": now,
+                     "locked_until": now + timedelta(seconds=policy.lease), "max_attempts": policy.max_attempts,
+                     "updated_at": now}
+            conn.execute(update(effects).where(effects.c.id == effect.id).values(**lease))
+            claims.append(Claim(effect=replace(effect, **lease), token=lease["locked_by"], started_at=now,
+                                attempt=effect.attempts + 1))
     return claims
 
 
@@ -166,7 +169,7 @@ def record(engine: Engine, item: Claim, *, now: datetime, result: dict[str, Any]
             _wake_successor(conn, effect)
             return model.OUTCOME_SUCCEEDED
         decision = decide(handlers.policy(effect.kind), attempt=item.attempt, permanent=permanent, rng=rng,
-                          max_attempts=effect.max_attempts, retry_after=retry_after)
+                          retry_after=retry_after)
         if isinstance(decision, DeadLetter):
             _dead_letter(conn, effect, now, f"{error} [{decision.reason}]", released)
             return DEAD
