@@ -81,8 +81,11 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the latest revision (idempotent; the same migrations run on both backends)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the schema to the latest revision (idempotent; the same migrations run on both backends).
+
+    "heads": capabilities developed side by side may each add a migration on the same parent; every
+    branch is applied (their tables never overlap)."""
+    command.upgrade(alembic_config(engine), "heads")
 
 
 def is_migrated(engine: Engine) -> bool:
