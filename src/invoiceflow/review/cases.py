@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from invoiceflow.audit.log import append_entry
 from invoiceflow.gates.model import BLOCK, Finding
@@ -61,22 +62,34 @@ def record_findings(conn: Connection, tenant_id: int, invoice_id: int, found: It
 def open_or_join(conn: Connection, tenant_id: int, finding: Finding, policy: Policy, at: datetime, *,
                  actor: str) -> tuple[int, bool]:
     """The open case for the finding's root cause, opened now if there is none (True when opened)."""
-    existing = conn.execute(select(review_cases.c.id).where(
-        review_cases.c.tenant_id == tenant_id, review_cases.c.root_cause == finding.root_cause,
-        review_cases.c.status.in_(ACTIVE))).scalar()
+    existing = _open_case(conn, tenant_id, finding.root_cause)
     if existing is not None:
-        return int(existing), False
+        return existing, False
     route = policy.route(finding.case_type)
     due = at + timedelta(hours=float(route.sla_hours))
-    case_id = conn.execute(insert(review_cases).values(
-        tenant_id=tenant_id, case_type=finding.case_type, root_cause=finding.root_cause,
-        title=finding.message[:300], queue=route.queue, priority=route.priority, status=OPEN, opened_at=at,
-        due_at=due, policy_version=policy.version).returning(review_cases.c.id)).scalar_one()
+    try:
+        with conn.begin_nested():  # a concurrent release pass may open the same root cause first
+            case_id = conn.execute(insert(review_cases).values(
+                tenant_id=tenant_id, case_type=finding.case_type, root_cause=finding.root_cause,
+                title=finding.message[:300], queue=route.queue, priority=route.priority, status=OPEN,
+                opened_at=at, due_at=due, policy_version=policy.version).returning(review_cases.c.id)).scalar_one()
+    except IntegrityError:
+        existing = _open_case(conn, tenant_id, finding.root_cause)
+        if existing is None:
+            raise
+        return existing, False
     append_entry(conn, tenant_id=tenant_id, actor=actor, action="case.opened", object_type="review_case",
                  object_id=case_id, at=at, payload={"case_type": finding.case_type, "root_cause": finding.root_cause,
                                                     "queue": route.queue, "priority": route.priority,
                                                     "due_at": due.isoformat(), "policy_version": policy.version})
     return int(case_id), True
+
+
+def _open_case(conn: Connection, tenant_id: int, root_cause: str) -> int | None:
+    found = conn.execute(select(review_cases.c.id).where(
+        review_cases.c.tenant_id == tenant_id, review_cases.c.root_cause == root_cause,
+        review_cases.c.status.in_(ACTIVE))).scalar()
+    return None if found is None else int(found)
 
 
 def close_cleared_cases(conn: Connection, tenant_id: int, case_ids: Iterable[int], at: datetime, *, actor: str,
