@@ -23,8 +23,11 @@ $(VENV)/.debian-installed: | $(BIN)/python
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hledger >/dev/null)
 	if command -v hledger >/dev/null; then touch $@; else echo "note: hledger missing and not root: its tests skip"; fi
 
+# The demo validates the e-invoices it writes with the official artifacts when they sit beside the project.
+DEMO_ARTIFACTS := $(or $(INVOICEFLOW_EINVOICE_ARTIFACTS),$(wildcard ../shared/einvoice))
+
 demo: $(VENV)/.installed
-	$(BIN)/invoiceflow demo
+	INVOICEFLOW_EINVOICE_ARTIFACTS="$(DEMO_ARTIFACTS)" $(BIN)/invoiceflow demo
 
 test: $(VENV)/.dev-installed $(VENV)/.debian-installed
 	$(BIN)/lint-imports

@@ -8,6 +8,7 @@ from invoiceflow.commands import (
     audit,
     billing,
     catalog,
+    delivery,
     demo,
     effects,
     einvoice,
@@ -28,7 +29,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (catalog, ingest, rate, billing, invoice, review, policy, audit, einvoice, revrec, demo, ledger, effects):
+for module in (catalog, ingest, rate, billing, invoice, review, policy, audit, einvoice, revrec, demo, ledger, effects,
+               delivery):
     module.register(app)
 
 

@@ -16,12 +16,14 @@ from invoiceflow.clock import SystemClock
 from invoiceflow.commands.common import DatabaseOption, console, reported_errors
 from invoiceflow.commands.demo_report import (
     print_cases,
+    print_documents,
     print_kpis_and_audit,
     print_summary,
     print_trial_balance,
     release_line,
 )
-from invoiceflow.demo_steps import approve_pending, post_to_ledger
+from invoiceflow.demo_revenue import print_waterfall, revenue_waterfall
+from invoiceflow.demo_steps import approve_pending, post_to_ledger, write_documents
 from invoiceflow.metering.ingest import ingest_events
 from invoiceflow.policy.store import apply_policy
 from invoiceflow.rating.periods import to_epoch_micros
@@ -99,7 +101,11 @@ def demo_command(
                       + (f"; refused: {escape(refused)}" if refused else ""), highlight=False)
         _fix_vat_id(engine, tid, final, vat_customer, clock)
         posted = post_to_ledger(engine, T, clock)
-        console.print(f"10. ledger: {posted} issued documents posted to the built-in ledger", highlight=False)
+        console.print(f"10. ledger: {posted} issued documents posted to the built-in ledger through the outbox",
+                      highlight=False)
+        print_documents(write_documents(engine, T, "demo-documents", clock))
+        console.print("12. revenue recognition through 2026-10 (ASC 606 / IFRS 15), posted to the ledger:")
+        print_waterfall(revenue_waterfall(engine, T, clock), console=console)
         print_trial_balance(engine, T)
         print_kpis_and_audit(engine, T, clock)
         print_summary(engine, tid)

@@ -23,6 +23,21 @@ def release_line(summary: dict) -> str:
             f"cases opened {summary['cases_opened']}, joined {summary['cases_joined']}")
 
 
+def print_documents(summary: dict) -> None:
+    written, folder = summary["written"], summary["folder"]
+    line = (f"11. documents: {written} files written to {folder}/ for {summary['documents']} issued documents "
+            f"(UBL for every one, PDF/A-3 and Factur-X for the first {summary['pdf_sample']})")
+    if summary["validated_with"]:
+        failed = summary["failed"]
+        line += (f"; official EN 16931 rules: {summary['valid']} of {summary['validated']} valid"
+                 + (f", failed: {escape(str(failed))}" if failed else ""))
+    else:
+        line += "; not validated (set INVOICEFLOW_EINVOICE_ARTIFACTS to the official artifacts folder)"
+    if summary["refused"]:
+        line += f"; refused for missing business terms: {escape(str(summary['refused']))}"
+    console.print(line, highlight=False)
+
+
 def print_cases(cases: list[dict]) -> None:
     """Open cases grouped by queue and type, with one example each (the full list: `review list`)."""
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)

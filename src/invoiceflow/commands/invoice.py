@@ -15,6 +15,7 @@ from rich.table import Table
 from invoiceflow.bootstrap import open_engine
 from invoiceflow.commands.common import DatabaseOption, TenantOption, console, reported_errors
 from invoiceflow.billing.queries import invoice_detail
+from invoiceflow.documents.release_gate import einvoice_issue_policy
 from invoiceflow.errors import ValidationError
 from invoiceflow.lifecycle.history import invoice_history
 from invoiceflow.lifecycle.service import TransitionResult, transition
@@ -44,7 +45,10 @@ def _act(action: str, invoice_id: int, actor: str, reason: str | None, as_json: 
             return
         if action == "override":
             _refuse_override_of_case_findings(engine, tenant, invoice_id)
-        result = transition(engine, tenant, invoice_id, action, actor=actor, reason=reason)
+        # Issuing passes the e-invoice release gate: an invoice whose e-invoice fails the official rules
+        # keeps its status and gets no number.
+        policies = [einvoice_issue_policy] if action == "issue" else []
+        result = transition(engine, tenant, invoice_id, action, actor=actor, reason=reason, policies=policies)
         if as_json:
             print(json.dumps({"invoice_id": result.invoice_id, "action": result.action, "from": result.from_status,
                               "status": result.status, "changed": result.changed, "number": result.number,

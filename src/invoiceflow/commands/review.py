@@ -17,11 +17,11 @@ from invoiceflow.review import (
     assign_case,
     case_detail,
     list_cases,
-    release,
     release_kpis,
     resolve_case,
 )
 from invoiceflow.review.resolve import ACTIONS, CaseOutcome
+from invoiceflow.tax_providers import release_with_configured_tax
 
 review_app = typer.Typer(help="Exception cases in role queues: list, show, resolve; release KPIs.",
                          no_args_is_help=True)
@@ -38,7 +38,7 @@ def release_command(actor: str = typer.Option("system", "--actor", help="Who run
                     as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
     """Validate every draft and held invoice under the current policy; route what is held, release the rest."""
     with reported_errors():
-        report = release(open_engine(database), tenant, actor=actor)
+        report = release_with_configured_tax(open_engine(database), tenant, actor=actor)
         if as_json:
             print(json.dumps(report.as_dict(), indent=2))
             return

@@ -191,8 +191,12 @@ class _Writer:
             _ram(payment, "TypeCode", means.code)
             account = _ram(payment, "PayeePartyCreditorFinancialAccount")
             is_iban = means.code == "58" or iban_is_valid(means.account_id or "")
-            _ram(account, "IBANID" if is_iban else "ProprietaryID", means.account_id)
+            # D16B order: IBANID, AccountName, ProprietaryID.
+            if is_iban:
+                _ram(account, "IBANID", means.account_id)
             _opt(account, "AccountName", means.account_name)
+            if not is_iban:
+                _ram(account, "ProprietaryID", means.account_id)
             if means.bic:
                 _ram(_ram(payment, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID", means.bic)
         for entry in t.breakdown:

@@ -240,6 +240,8 @@ def _write(conn: Connection, tid: int, row: Invoice, action: str, actor: str, re
                       number_seq=assigned.sequence, issued_at=at)
         detail["number"] = number
     conn.execute(update(invoices).where(invoices.c.id == row["id"]).values(**values))
+    if action == "issue" or (action == "void" and row["number"]):
+        _enqueue_posting(conn, tid, row["id"], at, "issued" if action == "issue" else "void")
     conn.execute(insert(invoice_transitions).values(
         tenant_id=tid, invoice_id=row["id"], action=action, from_status=row["status"], to_status=target,
         actor=actor, reason=reason, at=at, detail=detail or None))
@@ -248,6 +250,14 @@ def _write(conn: Connection, tid: int, row: Invoice, action: str, actor: str, re
                      "from": row["status"], "to": target, "reason": reason, "document_type": row["document_type"],
                      "total": row["total"], "currency": row["currency"], **detail})
     return TransitionResult(row["id"], action, row["status"], target, True, number, findings)
+
+
+def _enqueue_posting(conn: Connection, tid: int, invoice_id: int, at: datetime, event: str) -> None:
+    """An issued (or voided after issue) document owes the ledger an entry: record the posting effect in this
+    transaction, so it can never be issued without reaching the ledger."""
+    from invoiceflow.ledger.erp_posting import enqueue_posting  # the posting handler moves invoices itself
+
+    enqueue_posting(conn, tid, invoice_id, at=at, event=event)
 
 
 def _makers(conn: Connection, row: Invoice) -> list[tuple[str, str]]:

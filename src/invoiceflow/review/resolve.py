@@ -24,6 +24,7 @@ from invoiceflow.review.release import advance, validate_batch
 from invoiceflow.store.review_tables import findings, review_cases
 from invoiceflow.store.tables import invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
+from invoiceflow.tax_providers.configured import configured_engine
 from invoiceflow.team import QUEUES, RoleRequired, require_role
 
 ACTIONS = ("revalidate", "override", "void", "escalate")
@@ -97,8 +98,12 @@ def assign_case(db: Engine, tenant: str, case_id: int, *, assignee: str, actor: 
 # -- the resolutions -------------------------------------------------------------------------------------------
 def _revalidate(conn, tenant, tid, case, actor, reason, clock, _to_queue) -> CaseOutcome:
     policy = current_policy(conn, tid)
-    statuses = validate_batch(conn, tenant, tid, case_invoice_ids(conn, case["id"]), policy, actor=actor,
-                              clock=clock, reason=reason)
+    engine = configured_engine()  # the tenant's tax engine: an outage case must not re-tax with another
+    try:
+        statuses = validate_batch(conn, tenant, tid, case_invoice_ids(conn, case["id"]), policy, actor=actor,
+                                  clock=clock, reason=reason, tax_engine=engine)
+    finally:
+        getattr(engine, "close", lambda: None)()
     remaining = tuple(f"{r.code}: {r.message}" for r in conn.execute(select(findings.c.code, findings.c.message)
                       .where(findings.c.case_id == case["id"], findings.c.status == "open")))
     closed = close_cleared_cases(conn, tid, [case["id"]], _now(clock), actor=actor, reason=reason)
