@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from invoiceflow.commands import (
+    api,
     audit,
     billing,
     catalog,
@@ -30,7 +31,7 @@ app = typer.Typer(
 )
 
 for module in (catalog, ingest, rate, billing, invoice, review, policy, audit, einvoice, revrec, demo, ledger, effects,
-               delivery):
+               delivery, api):
     module.register(app)
 
 

@@ -1,0 +1,141 @@
+"""Catalog: the declarative apply, and reads of legal entities, customers, products and meters.
+
+Writes go through one endpoint, `POST /v1/catalog`, with the same document as `invoiceflow apply`: it is
+checked against the published schema and applied all or nothing, matched by code and content hash, so a
+retry changes nothing. Amending a contract is applying the contract with a new dated version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Depends, Query
+from sqlalchemy import select
+from starlette.requests import Request
+
+from invoiceflow.api.deps import api_router, caller, ctx_of, not_found
+from invoiceflow.api.pagination import Page, PageParams, fetch_page, page_of
+from invoiceflow.api.permissions import allow
+from invoiceflow.api.problems import ApiProblem, field_error
+from invoiceflow.api.schemas.catalog import ApplyResult, CatalogDocument, Customer, LegalEntity, Meter, Product
+from invoiceflow.catalog.apply import apply_document
+from invoiceflow.store.db import reader
+from invoiceflow.store.tables import customer_accounts, customers, legal_entities, meters, products
+
+router = api_router("catalog")
+Code = str
+
+
+@router.post("/v1/catalog", response_model=ApplyResult, dependencies=[allow("catalog.write")],
+             summary="Apply a catalog document")
+def apply_catalog(doc: CatalogDocument, request: Request) -> dict[str, Any]:
+    """Create or update legal entities, products, meters, customers, plans, contracts (and amendments),
+    subscriptions, prepaid credits and GL mapping from one document; all or nothing, idempotent."""
+    who = caller(request)
+    if doc.tenant is not None and doc.tenant != who.tenant:
+        raise ApiProblem(422, f"the document names tenant {doc.tenant!r} but the credential belongs to "
+                              f"{who.tenant!r}", errors=[field_error("tenant", "not the caller's tenant")])
+    body = doc.model_dump(exclude_unset=True, exclude={"tenant"})
+    with ctx_of(request).engine.begin() as conn:
+        report = apply_document(conn, who.tenant_id, body)
+    return {"changed": report.changed, "created": dict(report.created), "updated": dict(report.updated),
+            "unchanged": dict(report.unchanged)}
+
+
+@router.get("/v1/legal-entities", response_model=Page[LegalEntity], dependencies=[allow("catalog.read")])
+def list_legal_entities(request: Request, page: PageParams = Depends(),
+                        country: str | None = Query(None, max_length=2)) -> dict[str, Any]:
+    query = select(legal_entities).where(legal_entities.c.tenant_id == caller(request).tenant_id)
+    if country:
+        query = query.where(legal_entities.c.country == country)
+    with reader(ctx_of(request).engine).connect() as conn:
+        rows, cursor = fetch_page(conn, query, legal_entities.c.id, "legal_entities", page)
+    return page_of(rows, cursor)
+
+
+@router.get("/v1/legal-entities/{code}", response_model=LegalEntity, dependencies=[allow("catalog.read")])
+def get_legal_entity(code: Code, request: Request) -> dict[str, Any]:
+    return _one(request, legal_entities, code, "legal entity")
+
+
+@router.get("/v1/customers", response_model=Page[Customer], dependencies=[allow("catalog.read")])
+def list_customers(request: Request, page: PageParams = Depends(),
+                   segment: str | None = Query(None, max_length=64),
+                   currency: str | None = Query(None, min_length=3, max_length=3),
+                   legal_entity: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+    query = _customer_query(caller(request).tenant_id)
+    for column, value in ((customers.c.segment, segment), (customers.c.currency, currency),
+                          (legal_entities.c.code, legal_entity)):
+        if value:
+            query = query.where(column == value)
+    with reader(ctx_of(request).engine).connect() as conn:
+        rows, cursor = fetch_page(conn, query, customers.c.id, "customers", page)
+        _with_accounts(conn, rows)
+    return page_of(rows, cursor)
+
+
+@router.get("/v1/customers/{code}", response_model=Customer, dependencies=[allow("catalog.read")])
+def get_customer(code: Code, request: Request) -> dict[str, Any]:
+    with reader(ctx_of(request).engine).connect() as conn:
+        row = conn.execute(_customer_query(caller(request).tenant_id).where(customers.c.code == code)
+                           ).mappings().first()
+        if row is None:
+            raise not_found("customer", code)
+        rows = [dict(row)]
+        _with_accounts(conn, rows)
+    return rows[0]
+
+
+@router.get("/v1/products", response_model=Page[Product], dependencies=[allow("catalog.read")])
+def list_products(request: Request, page: PageParams = Depends()) -> dict[str, Any]:
+    return _page(request, products, "products", page)
+
+
+@router.get("/v1/products/{code}", response_model=Product, dependencies=[allow("catalog.read")])
+def get_product(code: Code, request: Request) -> dict[str, Any]:
+    return _one(request, products, code, "product")
+
+
+@router.get("/v1/meters", response_model=Page[Meter], dependencies=[allow("catalog.read")])
+def list_meters(request: Request, page: PageParams = Depends()) -> dict[str, Any]:
+    return _page(request, meters, "meters", page)
+
+
+@router.get("/v1/meters/{code}", response_model=Meter, dependencies=[allow("catalog.read")])
+def get_meter(code: Code, request: Request) -> dict[str, Any]:
+    return _one(request, meters, code, "meter")
+
+
+def _page(request: Request, table, scope: str, page: PageParams) -> dict[str, Any]:
+    query = select(table).where(table.c.tenant_id == caller(request).tenant_id)
+    with reader(ctx_of(request).engine).connect() as conn:
+        rows, cursor = fetch_page(conn, query, table.c.id, scope, page)
+    return page_of(rows, cursor)
+
+
+def _one(request: Request, table, code: str, what: str) -> dict[str, Any]:
+    with reader(ctx_of(request).engine).connect() as conn:
+        row = conn.execute(select(table).where(table.c.tenant_id == caller(request).tenant_id,
+                                               table.c.code == code)).mappings().first()
+    if row is None:
+        raise not_found(what, code)
+    return dict(row)
+
+
+def _customer_query(tenant_id: int):
+    return (select(customers, legal_entities.c.code.label("legal_entity"))
+            .join(legal_entities, legal_entities.c.id == customers.c.legal_entity_id)
+            .where(customers.c.tenant_id == tenant_id))
+
+
+def _with_accounts(conn, rows: list[dict[str, Any]]) -> None:
+    ids = [r["id"] for r in rows]
+    accounts: dict[int, list[str]] = {}
+    if ids:
+        for cid, ext in conn.execute(select(customer_accounts.c.customer_id, customer_accounts.c.external_id)
+                                     .where(customer_accounts.c.customer_id.in_(ids))
+                                     .order_by(customer_accounts.c.external_id)):
+            accounts.setdefault(cid, []).append(ext)
+    for r in rows:
+        r["account_ids"] = accounts.get(r["id"], [])
+        r["po_required"], r["tax_exempt"] = bool(r["po_required"]), bool(r["tax_exempt"])

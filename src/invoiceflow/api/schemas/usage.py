@@ -1,0 +1,81 @@
+"""Usage events in and out, and what an ingestion did.
+
+The write shapes are TypedDicts validated by Pydantic (unknown fields forbidden, like every write model):
+a batch of 10,000 events is validated straight from the request bytes into the plain dicts that
+`ingest_events` takes, without building and dumping 10,000 model objects, which halves the API's own cost
+per batch. `UsageBatchIn` is parsed by `BATCH` in the batch endpoint; its OpenAPI schema is `batch_schema()`.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import ConfigDict, Field, TypeAdapter
+from typing_extensions import NotRequired, TypedDict
+
+from invoiceflow.api.context import MAX_BATCH
+from invoiceflow.api.schemas.common import ReadModel
+
+
+class UsageEventIn(TypedDict):
+    """One usage event (docs/metering.md). Exactly one of `customer` and `external_account_id`."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    transaction_id: Annotated[str, Field(min_length=1, max_length=128, description="Idempotency key of the event.")]
+    customer: NotRequired[Annotated[str | None, Field(max_length=64)]]
+    external_account_id: NotRequired[Annotated[str | None, Field(max_length=128)]]
+    metric: Annotated[str, Field(min_length=1, max_length=64, description="A meter code.")]
+    timestamp: Annotated[str, Field(max_length=64, description="ISO 8601 with Z or an offset.",
+                                    json_schema_extra={"format": "date-time"})]
+    value: NotRequired[Annotated[Decimal | None, Field(description="Integer or decimal string, at most 6 decimals.")]]
+    properties: NotRequired[dict[str, Any] | None]
+
+
+class UsageBatchIn(TypedDict):
+    __pydantic_config__ = ConfigDict(extra="forbid")  # type: ignore[misc]
+
+    events: Annotated[list[UsageEventIn], Field(min_length=1, max_length=MAX_BATCH,
+                                                description=f"1 to {MAX_BATCH:,} events, ingested all or nothing.")]
+
+
+BATCH = TypeAdapter(UsageBatchIn)
+EVENT = TypeAdapter(UsageEventIn)
+
+
+def batch_schema() -> dict[str, Any]:
+    """The request body schema of the batch endpoint, pointing at the event schema in components."""
+    return {"type": "object", "additionalProperties": False, "required": ["events"], "properties": {
+        "events": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                   "items": {"$ref": "#/components/schemas/UsageEventIn"},
+                   "description": f"1 to {MAX_BATCH:,} events, ingested all or nothing."}}}
+
+
+def without_nulls(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in event.items() if v is not None}
+
+
+class IngestResult(ReadModel):
+    received: int
+    inserted: int
+    duplicates: int
+    late: int
+    parked: int = 0
+    late_samples: list[str] = []
+    by_meter: dict[str, int] = {}
+    parked_accounts: dict[str, int] = {}
+
+
+class UsageEvent(ReadModel):
+    id: int
+    transaction_id: str
+    customer: str
+    metric: str
+    timestamp: str
+    quantity: str = Field(description="What the event counts for its meter (a count meter: 1), a decimal string.")
+    distinct_value: str | None = None
+    dims: str = ""
+    properties: dict[str, Any] | None = None
+    late: bool
+    ingested_at: str
