@@ -6,6 +6,7 @@ from functools import lru_cache
 
 from sqlalchemy import Engine
 
+from invoiceflow import webhooks  # noqa: F401 - subscribes outbound webhooks to the audit stream
 from invoiceflow.store.db import database_url, make_engine, migrate
 
 

@@ -36,6 +36,7 @@ TABLES = ("invoices", "invoice_transitions", "review_cases", "findings", "effect
 
 def beta_targets(beta) -> dict[str, str]:
     return {"invoice_id": str(beta.invoices[0]), "case_id": str(beta.cases[0]), "effect_id": str(beta.effect),
+            "event_id": "beta-evt-1", "endpoint_id": "1", "delivery_id": str(beta.effect),
             "run_id": str(beta.bill_run), "transaction_id": "only-b-evt-0", "version": "2", "queue": "finance"}
 
 

@@ -20,10 +20,11 @@ from sqlalchemy import Engine
 from invoiceflow.api import idempotency, problems, tokens
 from invoiceflow.api.context import ApiContext, ApiSettings
 from invoiceflow.api.routes import bill_runs, cases, catalog, contracts, invoices, operations, policies, usage
+from invoiceflow.api.routes import integrations, webhooks
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.team import ROLES
 
-ROUTERS = (catalog, contracts, usage, bill_runs, invoices, cases, policies, operations)
+ROUTERS = (catalog, contracts, usage, bill_runs, invoices, cases, policies, operations, integrations, webhooks)
 PURGE_EVERY_S = 3600
 log = logging.getLogger("invoiceflow.api")
 

@@ -36,6 +36,14 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "effects.read": frozenset({"admin", "finance", "auditor"}),
     "effects.write": frozenset({"admin", "finance"}),
     "reports.read": EVERYONE,
+    "integrations.read": frozenset({"admin", "finance", "revops", "auditor"}),  # config, mapping, drift, events
+    "integrations.write": frozenset({"admin", "finance", "revops"}),  # field mapping, replay
+    "integrations.configure": frozenset({"admin"}),  # signing secrets, tolerance, on/off
+    # Inbound events are authenticated by their HMAC signature, which acts with the pseudo-role
+    # "integration"; no team member (and so no API key) can hold it (api/routes/integrations.py).
+    "integrations.receive": frozenset({"integration"}),
+    "webhooks.read": frozenset({"admin", "finance", "revops", "auditor"}),
+    "webhooks.write": frozenset({"admin"}),  # endpoints decide where tenant data goes
 }
 
 

@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from invoiceflow.store.tables import audit_heads, audit_log
 
 GENESIS = "0" * 64
+_LISTENERS: list[Callable[[Connection, "AuditEntry"], None]] = []  # see add_listener
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,19 @@ def append_entry(conn: Connection, *, tenant_id: int, actor: str, action: str, o
     conn.execute(insert(audit_log).values(**_fields(entry)))
     conn.execute(update(audit_heads).where(audit_heads.c.tenant_id == tenant_id)
                  .values(sequence=entry.sequence, hash=entry.hash))
+    for listener in _LISTENERS:
+        listener(conn, entry)
     return entry
+
+
+def add_listener(listener: Callable[[Connection, AuditEntry], None]) -> None:
+    """Call `listener(conn, entry)` after every append, in the appending transaction (added once).
+
+    The one hook for work that must commit or roll back with the audited change: invoiceflow.webhooks
+    enqueues outbound webhook deliveries from it. A listener must be quick, must not append audit entries
+    itself, and an error it raises fails the append (and so the business change)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
 
 
 def read_entries(conn: Connection, tenant_id: int, *, object_type: str | None = None,

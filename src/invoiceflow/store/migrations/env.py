@@ -9,6 +9,7 @@ from invoiceflow.store import effects_tables  # noqa: F401 - registers its table
 from invoiceflow.store import document_tables  # noqa: F401 - registers its tables on the metadata
 from invoiceflow.store import api_tables  # noqa: F401 - registers its tables on the metadata
 from invoiceflow.store import revrec_tables  # noqa: F401 - registers its tables on the metadata
+from invoiceflow.store import webhook_tables  # noqa: F401 - registers its tables on the metadata
 from invoiceflow.store.tables import metadata
 
 config = context.config
