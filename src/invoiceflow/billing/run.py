@@ -100,21 +100,30 @@ def run_bill_run(
             batch = load_batch(conn, cache, after, batch_size, lock=lock)
             if not batch:
                 break
-            _bill_batch(conn, tenant_id, run_id, batch, as_of, clock, report)
+            bill_batch(conn, tenant_id, run_id, batch, as_of, clock, report)
         after = batch[-1].id
         cache.versions.clear()  # a contract's versions are needed by its own batch only: memory stays flat
         report.subscriptions += len(batch)
         if on_progress:
             on_progress(report.subscriptions, total)
     with engine.begin() as conn:
-        report.late_events = conn.execute(select(func.count()).select_from(usage_events).where(
-            usage_events.c.tenant_id == tenant_id, usage_events.c.late == 1)).scalar_one()
+        report.late_events = late_event_count(conn, tenant_id)
         conn.execute(update(bill_runs).where(bill_runs.c.id == run_id).values(
             status="completed", finished_at=clock.now(), stats=report.as_dict()))
     return report
 
 
-def _bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Clock, report: BillRunReport) -> None:
+def late_event_count(conn, tenant_id: int) -> int:
+    """Events stored as late (after their window was billed): reported by every run, never billed silently."""
+    return conn.execute(select(func.count()).select_from(usage_events).where(
+        usage_events.c.tenant_id == tenant_id, usage_events.c.late == 1)).scalar_one()
+
+
+def bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Clock, report: BillRunReport) -> None:
+    """Bill one loaded batch in the caller's transaction, adding what it wrote to `report`.
+
+    Shared by the in-process run and the distributed workers (billing/distributed.py), so both bill alike.
+    """
     ids = [s.id for s in batch]
     points = billed_points(conn, ids)
     plans = []

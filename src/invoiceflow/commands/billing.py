@@ -10,6 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.markup import escape
 from rich.table import Table
 
+from invoiceflow.billing.distributed import bill_run_status, start_distributed_run
 from invoiceflow.billing.queries import invoice_detail, list_invoices
 from invoiceflow.billing.run import BillRunReport, as_of_for_period, run_bill_run
 from invoiceflow.bootstrap import open_engine
@@ -17,25 +18,35 @@ from invoiceflow.commands.common import DatabaseOption, TenantOption, console, r
 from invoiceflow.errors import ValidationError
 
 invoices_app = typer.Typer(help="Inspect invoices and credit notes.", no_args_is_help=True)
+bill_run_app = typer.Typer()  # `bill-run [OPTIONS]` runs a bill run; `bill-run status ID` shows one
 
 
 def register(app: typer.Typer) -> None:
-    app.command("bill-run")(bill_run)
+    app.add_typer(bill_run_app, name="bill-run")
     app.add_typer(invoices_app, name="invoices")
 
 
+@bill_run_app.callback(invoke_without_command=True)
 def bill_run(
+    ctx: typer.Context,
     period: str = typer.Option(None, "--period", help="Service month to close, YYYY-MM (bills up to the 1st of the next month)."),
     as_of: str = typer.Option(None, "--as-of", help="Bill everything due on or before this date (YYYY-MM-DD)."),
     batch_size: int = typer.Option(500, "--batch-size", min=1, help="Subscriptions per transaction."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    distributed: bool = typer.Option(False, "--distributed", help="PostgreSQL: defer one job per batch for "
+                                     "`invoiceflow worker` processes to share; follow with `bill-run status ID`."),
     database: str = DatabaseOption,
     tenant: str = TenantOption,
 ) -> None:
     """Create draft invoices and credit notes for everything due. Idempotent and resumable: rerun to finish."""
+    if ctx.invoked_subcommand:
+        return
     with reported_errors():
         cutoff = _cutoff(period, as_of)
         engine = open_engine(database)
+        if distributed:
+            _start_distributed(engine, cutoff, tenant, period or as_of, batch_size, as_json)
+            return
         with Progress(TextColumn("bill run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, disable=as_json, transient=False) as progress:
             task = progress.add_task("subscriptions", total=None)
@@ -47,6 +58,45 @@ def bill_run(
             print(json.dumps(report.as_dict(), indent=2))
         else:
             print_report(report)
+
+
+def _start_distributed(engine, cutoff: date, tenant: str, label: str, batch_size: int, as_json: bool) -> None:
+    run = start_distributed_run(engine, as_of=cutoff, tenant=tenant, label=label, batch_size=batch_size)
+    if as_json:
+        print(json.dumps(run.as_dict(), indent=2))
+        return
+    console.print(f"bill run {run.bill_run_id}: {run.subscriptions} subscriptions in {run.batches} batches deferred "
+                  f"to `invoiceflow worker`; progress: invoiceflow bill-run status {run.bill_run_id}", highlight=False)
+
+
+@bill_run_app.command("status")
+def bill_run_status_command(
+    bill_run_id: int = typer.Argument(..., help="Bill run id."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    database: str = DatabaseOption,
+    tenant: str = TenantOption,
+) -> None:
+    """A bill run's progress: batches done of total, invoices, failures, and (distributed) its jobs."""
+    with reported_errors():
+        status = bill_run_status(open_engine(database), bill_run_id, tenant=tenant)
+        if as_json:
+            print(json.dumps(status, indent=2))
+            return
+        console.print(f"[bold]bill run {status['bill_run_id']}[/bold] ({escape(status['label'])}, due on or before "
+                      f"{status['as_of']}): {status['status']}", highlight=False)
+        if status["distributed"]:
+            jobs = status["jobs"]
+            console.print(f"batches {status['batches_done']}/{status['batches']}  subscriptions "
+                          f"{status['subscriptions']}/{status['subscriptions_total']}  jobs waiting {jobs['waiting']}, "
+                          f"running {jobs['running']}, failed {jobs['failed']}", highlight=False)
+            for worker, batches in sorted(status["workers"].items()):
+                console.print(f"  {escape(worker)}: {batches} batches", highlight=False)
+        if "invoices" in status:
+            console.print(f"invoices {status['invoices']}  credit notes {status['credit_notes']}  "
+                          f"failures {len(status['failures'])}", highlight=False)
+            for failure in status["failures"]:
+                console.print(f"[red]not billed:[/red] {failure['subscription']}: {escape(failure['reason'])}",
+                              highlight=False)
 
 
 def _cutoff(period: str | None, as_of: str | None) -> date:

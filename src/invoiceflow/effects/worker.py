@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 from sqlalchemy import Engine, func, select
 
+from invoiceflow.billing.distributed import register_bill_run_jobs
 from invoiceflow.clock import Clock
 from invoiceflow.effects.handlers import HandlerRegistry
 from invoiceflow.effects.jobs import (
@@ -91,7 +92,7 @@ def register_effect_jobs(app: Any, ctx: WorkerContext) -> None:
                 "stalled_jobs_retried": stalled}
 
 
-JOB_TYPES: list[JobRegistrar] = [register_effect_jobs]
+JOB_TYPES: list[JobRegistrar] = [register_effect_jobs, register_bill_run_jobs]  # bill runs: billing/distributed.py
 
 
 def run_procrastinate_worker(ctx: WorkerContext, *, concurrency: int = 1, once: bool = False,
