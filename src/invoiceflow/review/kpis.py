@@ -13,13 +13,14 @@ breaches, manual touch rate and rework rate.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 
 from invoiceflow.review.cases import ACTIVE
+from invoiceflow.review.queries import aware
 from invoiceflow.store.db import reader
 from invoiceflow.store.review_tables import findings, review_cases
 from invoiceflow.store.tables import invoice_transitions, invoices
@@ -66,8 +67,8 @@ def _queues(cases, now: datetime) -> dict[str, dict[str, Any]]:
     ages: dict[str, list[float]] = defaultdict(list)
     stats: dict[str, dict[str, int]] = defaultdict(lambda: {"open": 0, "resolved": 0, "sla_breached": 0})
     for queue, status, opened, due, resolved in cases:
-        opened, due = _aware(opened), _aware(due)
-        end = _aware(resolved) if resolved else now
+        opened, due = aware(opened), aware(due)
+        end = aware(resolved) if resolved else now
         if status in ACTIVE:
             stats[queue]["open"] += 1
             ages[queue].append((now - opened).total_seconds() / 3600)
@@ -94,6 +95,3 @@ def _percentile(values: list[float], p: int) -> str | None:
 def _pct(part: int, whole: int) -> str | None:
     return None if not whole else str((Decimal(part) * 100 / whole).quantize(Decimal("0.1")))
 
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)

@@ -16,8 +16,10 @@ from invoiceflow.store.tables import customers, invoices
 from invoiceflow.store.tenancy import tenant_id as resolve_tenant
 
 
-def _aware(at: datetime) -> datetime:
+def aware(at: datetime) -> datetime:
+    """A stored time as UTC: SQLite reads times back naive (they are stored in UTC)."""
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+
 
 
 def list_cases(engine: Engine, *, tenant: str, queue: str | None = None, status: str = "open",
@@ -37,7 +39,7 @@ def list_cases(engine: Engine, *, tenant: str, queue: str | None = None, status:
             query = query.where(review_cases.c.status.in_(ACTIVE))
         elif status != "all":
             query = query.where(review_cases.c.status == status)
-        return [_with_age(dict(r), now) for r in conn.execute(query).mappings()]
+        return [with_age(dict(r), now) for r in conn.execute(query).mappings()]
 
 
 def case_detail(engine: Engine, case_id: int, *, tenant: str, now: datetime) -> dict[str, Any]:
@@ -56,12 +58,13 @@ def case_detail(engine: Engine, case_id: int, *, tenant: str, now: datetime) -> 
                    invoices.c.period_start, customers.c.code.label("customer"))
             .join(customers, customers.c.id == invoices.c.customer_id).where(invoices.c.id.in_(ids))
             .order_by(invoices.c.id)).mappings()]
-        return {**_with_age(dict(row), now), "findings": found, "invoices": held}
+        return {**with_age(dict(row), now), "findings": found, "invoices": held}
 
 
-def _with_age(case: dict[str, Any], now: datetime) -> dict[str, Any]:
-    opened, due = _aware(case["opened_at"]), _aware(case["due_at"])
-    end = _aware(case["resolved_at"]) if case.get("resolved_at") else now
+def with_age(case: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The case with its age in hours and whether its SLA is breached at `now` (or when it was resolved)."""
+    opened, due = aware(case["opened_at"]), aware(case["due_at"])
+    end = aware(case["resolved_at"]) if case.get("resolved_at") else now
     case["age_hours"] = Decimal((end - opened).total_seconds() / 3600).quantize(Decimal("0.1"))
     case["sla_breached"] = end > due
     case["invoices"] = case.get("invoices") or 0

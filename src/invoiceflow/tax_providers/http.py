@@ -15,6 +15,7 @@ from decimal import Decimal
 
 import httpx
 
+from invoiceflow.effects.errors import retry_after_seconds
 from invoiceflow.errors import ValidationError
 from invoiceflow.tax.engine import QuoteRequest, TaxQuote, TaxUnavailable
 from invoiceflow.tax_providers.contract import parse_quote, request_body
@@ -55,7 +56,7 @@ class HttpTaxEngine:
         status = response.status_code
         if status == 429 or status >= 500:
             raise TaxUnavailable(f"{what}: HTTP {status} from {self.url}: {_preview(response)}", engine=NAME,
-                                 retry_after_seconds=_retry_after(response))
+                                 retry_after_seconds=_whole_seconds(response))
         if status in (401, 403):
             raise TaxUnavailable(f"{what}: authentication failed (HTTP {status}) at {self.url}; check "
                                  "INVOICEFLOW_TAX_API_KEY", engine=NAME)
@@ -71,9 +72,9 @@ class HttpTaxEngine:
         return parse_quote(request, data, engine=NAME, record=record)
 
 
-def _retry_after(response: httpx.Response) -> int | None:
-    value = response.headers.get("retry-after", "").strip()
-    return int(value) if value.isdigit() else None
+def _whole_seconds(response: httpx.Response) -> int | None:
+    seconds = retry_after_seconds(response.headers.get("retry-after"))
+    return None if seconds is None else int(seconds)
 
 
 def _preview(response: httpx.Response, limit: int = 200) -> str:

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Connection, Select, and_, insert, select
 
 from invoiceflow.effects import EffectContext, EffectView, Permanent, Transient, register
+from invoiceflow.effects.errors import retry_after_seconds
 from invoiceflow.effects.model import DEAD, PENDING, SUCCEEDED, effect_view, utc
 from invoiceflow.effects.operations import replay_effect, retry_effect
 from invoiceflow.errors import ConflictError, NotFound
@@ -71,7 +72,7 @@ def deliver(effect: EffectView, context: EffectContext) -> dict[str, Any]:
     error = f"HTTP {status} from {endpoint['url']}" + (f": {excerpt[:200]}" if excerpt else "")
     _log(context, effect, endpoint, started, status, excerpt, error)
     if status in _TRANSIENT or status >= 500:
-        raise Transient(error, retry_after=_retry_after(response.headers.get("retry-after")))
+        raise Transient(error, retry_after=retry_after_seconds(response.headers.get("retry-after")))
     if 300 <= status < 400:
         raise Permanent(f"{error} (redirects are not followed: update the endpoint's URL)")
     raise Permanent(error)
@@ -142,7 +143,3 @@ def _log(context: EffectContext, effect: EffectView, endpoint: Any, started: flo
             response_excerpt=excerpt, error=error, at=context.clock.now()))
 
 
-def _retry_after(value: str | None) -> float | None:
-    if value and value.strip().isdigit():
-        return float(value.strip())
-    return None

@@ -32,7 +32,7 @@ from invoiceflow.api.schemas.review import (
 )
 from invoiceflow.review import approve_override, assign_case, case_detail, release_kpis, resolve_case
 from invoiceflow.review.cases import ACTIVE
-from invoiceflow.review.queries import _with_age
+from invoiceflow.review.queries import with_age
 from invoiceflow.review.resolve import CaseRefused
 from invoiceflow.store.db import reader
 from invoiceflow.store.review_tables import findings, review_cases
@@ -77,7 +77,7 @@ def list_cases(request: Request, page: PageParams = Depends(), queue: Queue | No
     with reader(ctx.engine).connect() as conn:
         rows, cursor = fetch_page(conn, query, review_cases.c.id, "cases", page)
     now = utc_now(ctx)
-    return page_of([_with_age(r, now) for r in rows], cursor)
+    return page_of([with_age(r, now) for r in rows], cursor)
 
 
 @router.get("/v1/queues/{queue}/cases", response_model=Page[CaseSummary], dependencies=[allow("cases.read")],

@@ -29,6 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
+from invoiceflow.effects.errors import retry_after_seconds
 from invoiceflow.ledger.connectors.base import ErpEntry, ErpLine, ExternalRef, permanent, transient
 from invoiceflow.ledger.entries import JournalEntry
 
@@ -126,7 +127,7 @@ class HttpJsonConnector:
             return None
         if status == 429 or status >= 500:
             raise transient(SYSTEM, operation, f"HTTP {status} from {self.url}, retry later: {_preview(response)}",
-                            retry_after=_retry_after(response))
+                            retry_after=retry_after_seconds(response.headers.get("retry-after")))
         if status in (401, 403):
             raise permanent(SYSTEM, operation, f"authentication failed (HTTP {status}) at {self.url}; check the "
                                                "token (INVOICEFLOW_ERP_TOKEN or token_env)")
@@ -174,11 +175,6 @@ def _amount(line: Mapping[str, Any], name: str, operation: str) -> Decimal:
     if not value.is_finite() or value < 0:
         raise permanent(SYSTEM, operation, f"answer does not parse: {name} {text!r} is not a non-negative amount")
     return value
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after", "").strip()
-    return float(value) if value.isdigit() else None
 
 
 def _preview(response: httpx.Response, limit: int = 200) -> str:

@@ -15,13 +15,11 @@ import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from decimal import Decimal
-from email.utils import parsedate_to_datetime
 from http.client import HTTPException
 from typing import Any, Callable, Mapping
 
-from invoiceflow.effects.errors import Permanent, Transient
+from invoiceflow.effects.errors import Permanent, Transient, retry_after_seconds
 from invoiceflow.ledger.connectors.base import ErpEntry, ExternalRef
 from invoiceflow.ledger.entries import JournalEntry
 
@@ -72,20 +70,6 @@ def settle(found: ErpEntry, entry: JournalEntry, vendor: str, operation: str) ->
 def inverse(mapping: Mapping[str, Any]) -> dict[str, str]:
     """ERP id -> our code, for reading documents back (tuples of segments are joined with '.')."""
     return {(".".join(v) if isinstance(v, (list, tuple)) else str(v)): k for k, v in mapping.items()}
-
-
-def retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
 def _preview(body: bytes, limit: int = 300) -> str:
@@ -153,7 +137,7 @@ class HttpSender:
         detail = describe(response.body)
         if response.status == 429 or response.status >= 500:
             raise Transient(f"{where}: HTTP {response.status} from the server, retry later: {detail}",
-                            retry_after=retry_after(response.headers.get("retry-after")))
+                            retry_after=retry_after_seconds(response.headers.get("retry-after")))
         if response.status in (401, 403):
             raise Permanent(f"{where}: authentication failed (HTTP {response.status}); check the credentials: "
                             f"{detail}")

@@ -28,10 +28,10 @@ from urllib.parse import quote
 
 from lxml import etree
 
-from invoiceflow.effects.errors import Permanent, Transient
+from invoiceflow.effects.errors import Permanent, Transient, retry_after_seconds
 from invoiceflow.ledger.entries import JournalEntry
 from invoiceflow.ledger.connectors.base import ErpEntry, ErpLine, ExternalRef
-from invoiceflow.ledger.vendors.http import (Built, HttpSender, inverse, loads, mapped, retry_after, settle,
+from invoiceflow.ledger.vendors.http import (Built, HttpSender, inverse, loads, mapped, settle,
                                              short_reference)
 
 VENDOR = "SAP S/4HANA Cloud"
@@ -126,12 +126,12 @@ def _fault(body: bytes, wait: str | None, operation: str) -> Permanent | Transie
         fault = []
     if not fault:
         return Transient(f"{VENDOR}: {operation}: HTTP 500 from the server, retry later: {body[:200]!r}",
-                         retry_after=retry_after(wait))
+                         retry_after=retry_after_seconds(wait))
     code = fault[0].xpath("string(*[local-name()='faultcode'])")
     text = fault[0].xpath("string(*[local-name()='faultstring'])").strip()
     if code.split(":")[-1] == "Client":
         return Permanent(f"{VENDOR}: {operation}: SOAP fault {code}: {text}")
-    return Transient(f"{VENDOR}: {operation}: SOAP fault {code or 'Server'}: {text}", retry_after=retry_after(wait))
+    return Transient(f"{VENDOR}: {operation}: SOAP fault {code or 'Server'}: {text}", retry_after=retry_after_seconds(wait))
 
 
 class SapConnector:
