@@ -14,6 +14,11 @@ Per backend, on a fresh database:
               happen before the clock starts. Reported: events/s over the whole run, p50/p99/max latency per
               batch, and the ratio to the embedded figure. Every event is checked to be stored once.
 
+Each phase also reports the CPU it cost the machine per 1,000 events (clients, server processes and, on
+PostgreSQL, every postgres process) and the ceiling that implies: cores x 1,000,000 / CPU-ms per 1,000
+events, the rate the machine could sustain if it did nothing else. A PostgreSQL figure includes whatever
+else the cluster ran meanwhile, so it is an upper bound of this run's cost.
+
 The target (>= 50,000 events/s over HTTP) is checked here, never in a timed test.
 """
 
@@ -37,6 +42,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psutil
 from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -50,8 +56,50 @@ from invoiceflow.store.tenancy import tenant_id as resolve_tenant  # noqa: E402
 TARGET = 50_000
 
 
+class CpuMeter:
+    """CPU seconds spent by this process (the clients), the server processes and PostgreSQL's processes
+    between `start` and `stop`: what one phase cost the machine, whoever ran it."""
+
+    def __init__(self, postgres: bool, server: subprocess.Popen | None = None):
+        self.postgres = postgres
+        self.server = psutil.Process(server.pid) if server else None
+
+    def _sample(self) -> dict[str, float]:
+        totals = {"clients": _cpu(psutil.Process()), "server": 0.0, "postgres": 0.0}
+        if self.server is not None:
+            totals["server"] = sum(_cpu(p) for p in [self.server, *self.server.children(recursive=True)])
+        for proc in psutil.process_iter(["name"]) if self.postgres else ():
+            if proc.info["name"] == "postgres":
+                totals["postgres"] += _cpu(proc)
+        return totals
+
+    def start(self) -> None:
+        self.before = self._sample()
+
+    def stop(self, events: int) -> dict[str, float]:
+        after = self._sample()
+        spent = {k: after[k] - self.before[k] for k in after}
+        spent["total"] = sum(spent.values())
+        return {f"{k}_cpu_ms_per_1000": round(v * 1_000_000 / events, 1) for k, v in spent.items()}
+
+
+def _cpu(proc: psutil.Process) -> float:
+    try:
+        times = proc.cpu_times()
+    except psutil.Error:  # a backend that ended between listing and reading
+        return 0.0
+    return times.user + times.system
+
+
+def ceiling(cpu: dict[str, float]) -> int:
+    """Events/s the machine could sustain if every core did nothing but this at that CPU cost."""
+    return round((os.cpu_count() or 1) * 1_000_000 / cpu["total_cpu_ms_per_1000"])
+
+
 def embedded(engine, tenant: int, batches: list[list[dict]]) -> dict[str, Any]:
     latencies = []
+    meter = CpuMeter(engine.dialect.name == "postgresql")
+    meter.start()
     started = time.perf_counter()
     for batch in batches:
         t0 = time.perf_counter()
@@ -59,7 +107,9 @@ def embedded(engine, tenant: int, batches: list[list[dict]]) -> dict[str, Any]:
             ingest_events(conn, tenant, batch, ingested_at_micros=time.time_ns() // 1000)
         latencies.append(time.perf_counter() - t0)
     seconds = time.perf_counter() - started
-    return _summary(sum(map(len, batches)), seconds, latencies)
+    events = sum(map(len, batches))
+    cpu = meter.stop(events)
+    return {**_summary(events, seconds, latencies), "cpu": cpu, "cpu_ceiling_events_per_s": ceiling(cpu)}
 
 
 def start_server(url: str, port: int, env_extra: dict[str, str], workers: int = 1) -> subprocess.Popen:
@@ -77,7 +127,8 @@ def start_server(url: str, port: int, env_extra: dict[str, str], workers: int = 
     raise RuntimeError("the API server did not start")
 
 
-def over_http(port: int, key: str, bodies: list[bytes], sizes: list[int], clients: int, keys: bool) -> dict[str, Any]:
+def over_http(port: int, key: str, bodies: list[bytes], sizes: list[int], clients: int, keys: bool,
+              meter: CpuMeter | None = None) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     lock = threading.Lock()
@@ -101,6 +152,8 @@ def over_http(port: int, key: str, bodies: list[bytes], sizes: list[int], client
                         errors.append(f"{response.status_code}: {response.text[:300]}")
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
+    if meter is not None:
+        meter.start()
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -109,7 +162,11 @@ def over_http(port: int, key: str, bodies: list[bytes], sizes: list[int], client
     seconds = time.perf_counter() - started
     if errors:
         raise RuntimeError(f"{len(errors)} batches failed, e.g. {errors[0]}")
-    return _summary(sum(sizes), seconds, latencies)
+    summary = _summary(sum(sizes), seconds, latencies)
+    if meter is not None:
+        summary["cpu"] = meter.stop(sum(sizes))
+        summary["cpu_ceiling_events_per_s"] = ceiling(summary["cpu"])
+    return summary
 
 
 def _summary(events: int, seconds: float, latencies: list[float]) -> dict[str, Any]:
@@ -151,7 +208,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                       min(args.clients, 2), args.keys)
             load = os.getloadavg()[0]
             core.log(f"{backend}: HTTP, {args.events:,} events, {args.clients} clients")
-            http = over_http(port, key, bodies, [len(b) for b in measured], args.clients, args.keys)
+            http = over_http(port, key, bodies, [len(b) for b in measured], args.clients, args.keys,
+                             CpuMeter(backend == "postgres", server))
             http["load_1min"] = [load, os.getloadavg()[0]]
         finally:
             server.terminate()
@@ -164,6 +222,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             raise RuntimeError(f"{stored} events stored, {expected} expected")
         core.log(f"{backend}: HTTP {http['events_per_s']:,} events/s, p50 {http['p50_ms']} ms, "
                  f"p99 {http['p99_ms']} ms ({http['events_per_s'] / base['events_per_s']:.2f}x embedded)")
+        core.log(f"{backend}: CPU ms per 1,000 events: embedded {base['cpu']}, HTTP {http['cpu']}; "
+                 f"ceilings {base['cpu_ceiling_events_per_s']:,} / {http['cpu_ceiling_events_per_s']:,} events/s")
         return {"embedded": base, "http": http, "ratio": round(http["events_per_s"] / base["events_per_s"], 2),
                 "target_met": http["events_per_s"] >= TARGET}
 

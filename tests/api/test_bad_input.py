@@ -119,3 +119,19 @@ def test_pagination_walks_every_item_once(world, client):
         if cursor is None:
             break
     assert sorted(seen) == sorted(set(seen)) and len(seen) == 5
+
+
+def test_batch_items_are_checked_by_the_ingestion_rules(world, client):
+    """The batch envelope is checked first (each item an object), then every event by the ingestion's
+    own parser: a float value and an over-long transaction id are named with why, and nothing is written."""
+    engine, alpha, _ = world
+    body = batch("rules", 3)
+    body["events"][0]["value"] = 1.5
+    body["events"][2]["transaction_id"] = "x" * 129
+    found = problem(client.post("/v1/usage-events/batch", headers=auth(alpha.keys["revops"]), json=body), 422)
+    details = {e["field"]: e["detail"] for e in found["errors"]}
+    assert "float" in details["events[0].value"] and "129" in details["events[2].transaction_id"]
+    body["events"][1] = "not an object"
+    found = problem(client.post("/v1/usage-events/batch", headers=auth(alpha.keys["revops"]), json=body), 422)
+    assert {e["pointer"] for e in found["errors"]} == {"/events/1"}
+    assert events_count(engine, alpha.id) == 3
