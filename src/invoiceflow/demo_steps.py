@@ -58,7 +58,7 @@ def post_to_ledger(engine: Engine, tenant: str, clock: Clock) -> int:
     """Post every issued document to the built-in ledger through the outbox (one erp.post effect each, run
     inline now), which marks it posted in the same transaction; raises with the effects' errors if any fails."""
     # Imported here: importing erp_posting registers the erp.post handler process-wide, which only a process
-    # that posts (or a worker started with --handlers invoiceflow.ledger.erp_posting) should do.
+    # that posts (or a worker, which loads every built-in handler) should do.
     from invoiceflow.ledger.erp_posting import enqueue_posting, erp_handlers
 
     issued = _ids(engine, tenant, "issued")

@@ -1,71 +1,28 @@
 """Outbound webhooks against a real local HTTP receiver (stdlib server in a thread) that verifies each
 signature the way docs/webhooks.md tells integrators to: delivered and signed, 500 then 200 retried and
 delivered once, 400 dead-lettered, redelivery, the delivery log with every attempt, events from the audit
-hook, endpoint validation and tenant isolation. Runs on SQLite and PostgreSQL."""
+hook, endpoint validation, secret rotation with its grace period, tenant isolation, and an `invoiceflow
+worker` started without options delivering them. Runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import threading
-from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
 
 import pytest
 from conftest import auth
 from sqlalchemy import func, select
 
-from api_seed import clock
+from api_seed import CLOCK_AT, clock
+from webhook_receiver import Receiver
 from invoiceflow.audit.log import append_entry
+from invoiceflow.clock import SystemClock
 from invoiceflow.effects import HandlerRegistry, InlineRunner, Permanent, enqueue
 from invoiceflow.store.effects_tables import effects
+from invoiceflow.store.tables import audit_log
 from invoiceflow.webhooks.delivery import deliver
-
-
-def signature_ok(secret: str, header: str, body: bytes, now: float, tolerance: int = 300) -> bool:
-    """What a receiver does (docs/webhooks.md): HMAC-SHA256 over f"{t}.{body}", any v1 may match."""
-    items = [part.strip().split("=", 1) for part in header.split(",") if "=" in part]
-    stamps = [int(v) for k, v in items if k == "t"]
-    if len(stamps) != 1 or abs(now - stamps[0]) > tolerance:
-        return False
-    expected = hmac.new(secret.encode(), f"{stamps[0]}.".encode() + body, hashlib.sha256).hexdigest()
-    return any(hmac.compare_digest(expected, v) for k, v in items if k == "v1")
-
-
-class Receiver:
-    """A webhook receiver on a loopback port: answers each path with its scripted statuses (the last repeats)."""
-
-    def __init__(self, now):
-        self.now, self.requests, self.script, self.secrets = now, [], {}, {}
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - the stdlib's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                secret = receiver.secrets.get(self.path, "")
-                receiver.requests.append({
-                    "path": self.path, "headers": dict(self.headers), "body": json.loads(body),
-                    "verified": signature_ok(secret, self.headers["Invoiceflow-Signature"], body,
-                                             receiver.now().timestamp())})
-                statuses = receiver.script.setdefault(self.path, [200])
-                status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-                self.send_response(status)
-                self.send_header("Content-Length", "7")
-                self.end_headers()
-                self.wfile.write(b"thanks!" if status < 300 else b"nope!!!")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -87,7 +44,8 @@ def handlers() -> HandlerRegistry:
 
 
 def run(engine, runner_clock, registry=None):
-    return InlineRunner(worker="test-runner").run_until_idle(engine, clock=runner_clock, handlers=registry or handlers())
+    runner = InlineRunner(worker="test-runner")
+    return runner.run_until_idle(engine, clock=runner_clock, handlers=registry or handlers())
 
 
 def endpoint(client, tenant, receiver, path: str, event_types=("*",)) -> dict:
@@ -103,7 +61,8 @@ def endpoint(client, tenant, receiver, path: str, event_types=("*",)) -> dict:
 def hold_invoice(client, tenant, index: int = 0) -> int:
     """Submit an invoice, then reject it: it goes back to held, which is an invoice.held event."""
     invoice_id = tenant.invoices[index]
-    assert client.post(f"/v1/invoices/{invoice_id}/submit", headers=auth(tenant.keys["ada"]), json={}).status_code == 200
+    submitted = client.post(f"/v1/invoices/{invoice_id}/submit", headers=auth(tenant.keys["ada"]), json={})
+    assert submitted.status_code == 200, submitted.text
     rejected = client.post(f"/v1/invoices/{invoice_id}/reject", headers=auth(tenant.keys["fin"]),
                            json={"reason": "PO number missing"})
     assert rejected.status_code == 200 and rejected.json()["status"] == "held", rejected.text
@@ -243,7 +202,7 @@ def test_endpoints_and_deliveries_are_tenant_isolated(world, client, receiver, r
     admin = auth(alpha.keys["admin"])
     base = f"/v1/webhook-endpoints/{theirs['id']}"
     for method, path in (("GET", base), ("PATCH", base), ("DELETE", base), ("GET", f"{base}/deliveries"),
-                         ("POST", f"{base}/deliveries/{delivery['id']}/redeliver")):
+                         ("POST", f"{base}/deliveries/{delivery['id']}/redeliver"), ("POST", f"{base}/rotate-secret")):
         response = client.request(method, path, headers=admin, json={"active": False} if method == "PATCH" else None)
         assert response.status_code == 404, (method, path, response.text)
     assert client.get("/v1/webhook-endpoints", headers=admin).json()["data"] == []
@@ -251,3 +210,128 @@ def test_endpoints_and_deliveries_are_tenant_isolated(world, client, receiver, r
     other = f"/v1/webhook-endpoints/{mine['id']}/deliveries/{delivery['id']}/redeliver"
     assert client.post(other, headers=admin).status_code == 404  # beta's delivery under alpha's endpoint
     assert log_of(client, beta, theirs["id"])[0]["status"] == "succeeded"
+    client.post(f"{base}/deliveries/{delivery['id']}/redeliver", headers=auth(beta.keys["admin"]))
+    run(engine, runner_clock)
+    assert signatures(receiver.requests[-1]) == 1 and receiver.requests[-1]["verified"]  # beta's secret unchanged
+
+
+def signatures(request: dict) -> int:
+    return request["headers"]["Invoiceflow-Signature"].count("v1=")
+
+
+def rotate(client, tenant, endpoint_id: int, role: str = "admin", **kwargs):
+    return client.post(f"/v1/webhook-endpoints/{endpoint_id}/rotate-secret", headers=auth(tenant.keys[role]), **kwargs)
+
+
+def rotations(engine, tenant_id: int) -> list[dict]:
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(select(audit_log).where(
+            audit_log.c.tenant_id == tenant_id, audit_log.c.action == "webhook_endpoint.secret_rotated")).mappings()]
+
+
+def test_rotation_signs_with_both_secrets_until_the_grace_period_ends(world, client, receiver, runner_clock):
+    engine, alpha, _ = world
+    created = endpoint(client, alpha, receiver, "/rotating", ["invoice.held"])
+    old = created["secret"]
+    answer = rotate(client, alpha, created["id"])
+    assert answer.status_code == 200, answer.text
+    rotated = answer.json()
+    new = rotated["secret"]
+    assert new.startswith("whsec_") and new != old
+    assert (rotated["id"], rotated["url"], rotated["event_types"]) == (created["id"], created["url"], ["invoice.held"])
+    until = CLOCK_AT + timedelta(hours=24)
+    assert datetime.fromisoformat(rotated["previous_secret_valid_until"]) == until
+    shown = client.get(f"/v1/webhook-endpoints/{created['id']}", headers=auth(alpha.keys["auditor"]))
+    assert "secret" not in shown.json() and new not in shown.text and old not in shown.text
+    assert datetime.fromisoformat(shown.json()["previous_secret_valid_until"]) == until
+
+    hold_invoice(client, alpha)
+    run(engine, runner_clock)
+    (during,) = receiver.requests
+    assert signatures(during) == 2
+    assert receiver.verifies(during, new) and receiver.verifies(during, old)  # receivers on either secret
+
+    runner_clock.advance(timedelta(hours=24, seconds=1))
+    (delivery,) = log_of(client, alpha, created["id"])
+    client.post(f"/v1/webhook-endpoints/{created['id']}/deliveries/{delivery['id']}/redeliver",
+                headers=auth(alpha.keys["admin"]))
+    run(engine, runner_clock)
+    after = receiver.requests[-1]
+    assert signatures(after) == 1
+    assert receiver.verifies(after, new) and not receiver.verifies(after, old)
+
+    (entry,) = rotations(engine, alpha.id)
+    assert (entry["actor"], entry["object_id"]) == ("admin-user", str(created["id"]))
+    assert entry["payload"]["grace_seconds"] == 86400
+    assert new not in str(entry["payload"]) and old not in str(entry["payload"])
+
+
+def test_rotation_grace_bounds_permission_and_immediate_retirement(world, client, receiver, runner_clock):
+    engine, alpha, _ = world
+    created = endpoint(client, alpha, receiver, "/retire", ["invoice.held"])
+    for body in ({"grace_seconds": -1}, {"grace_seconds": 7 * 86400 + 1}, {"grace": 60}):
+        refused = rotate(client, alpha, created["id"], json=body)
+        assert refused.status_code == 422, (body, refused.text)
+        assert refused.headers["content-type"] == "application/problem+json"
+    for role in ("finance", "revops", "auditor"):
+        assert rotate(client, alpha, created["id"], role).status_code == 403
+    assert rotations(engine, alpha.id) == []
+
+    answer = rotate(client, alpha, created["id"], json={"grace_seconds": 0, "reason": "leaked in a proxy log"})
+    assert answer.status_code == 200 and answer.json()["previous_secret_valid_until"] is None, answer.text
+    hold_invoice(client, alpha)
+    run(engine, runner_clock)
+    (request,) = receiver.requests
+    assert signatures(request) == 1
+    assert receiver.verifies(request, answer.json()["secret"]) and not receiver.verifies(request, created["secret"])
+    assert rotations(engine, alpha.id)[0]["payload"]["reason"] == "leaked in a proxy log"
+
+
+def test_a_second_rotation_retires_the_oldest_secret(world, client, receiver, runner_clock):
+    engine, alpha, _ = world
+    created = endpoint(client, alpha, receiver, "/twice", ["invoice.held"])
+    second = rotate(client, alpha, created["id"]).json()["secret"]
+    third = rotate(client, alpha, created["id"], json={"grace_seconds": 3600}).json()["secret"]
+    hold_invoice(client, alpha)
+    run(engine, runner_clock)
+    (request,) = receiver.requests
+    assert signatures(request) == 2
+    assert receiver.verifies(request, third) and receiver.verifies(request, second)
+    assert not receiver.verifies(request, created["secret"])
+
+
+def test_rotation_is_idempotent_by_key(world, client, receiver, runner_clock):
+    engine, alpha, _ = world
+    created = endpoint(client, alpha, receiver, "/idem", ["invoice.held"])
+    key = {"Idempotency-Key": "rotate-2026-09"}
+    url = f"/v1/webhook-endpoints/{created['id']}/rotate-secret"
+    first = client.post(url, headers=auth(alpha.keys["admin"], **key), json={"grace_seconds": 600})
+    again = client.post(url, headers=auth(alpha.keys["admin"], **key), json={"grace_seconds": 600})
+    assert first.status_code == again.status_code == 200, again.text
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    other = client.post(url, headers=auth(alpha.keys["admin"], **key), json={"grace_seconds": 60})
+    assert other.status_code == 422 and other.json()["type"].endswith("/idempotency-key-reused")
+    assert len(rotations(engine, alpha.id)) == 1  # the replay did not rotate again
+    hold_invoice(client, alpha)
+    run(engine, runner_clock)
+    assert receiver.verifies(receiver.requests[0], first.json()["secret"])
+
+
+@pytest.mark.slow
+def test_a_worker_started_without_options_delivers_webhooks(world, client, db_url):
+    """`invoiceflow worker --once` with no --handlers: the webhook handler is built in."""
+    engine, alpha, _ = world
+    receiver = Receiver(SystemClock().now)  # the worker signs with the wall clock
+    try:
+        created = endpoint(client, alpha, receiver, "/worker", ["invoice.held"])
+        hold_invoice(client, alpha)
+        env = {k: v for k, v in os.environ.items() if k != "INVOICEFLOW_EFFECT_HANDLERS"}
+        worker = subprocess.run([sys.executable, "-m", "invoiceflow.cli", "worker", "--once"], capture_output=True,
+                                text=True, timeout=180, env={**env, "INVOICEFLOW_DATABASE_URL": db_url})
+        assert worker.returncode == 0, worker.stderr
+        assert "effect kinds: email.send, erp.post, webhook.deliver" in worker.stderr
+        (request,) = receiver.requests
+        assert request["verified"] and request["body"]["type"] == "invoice.held"
+        assert log_of(client, alpha, created["id"])[0]["status"] == "succeeded"
+    finally:
+        receiver.close()

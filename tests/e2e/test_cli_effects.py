@@ -48,8 +48,9 @@ def setup(db_url, tmp_path):
         for key, to in [("invoice:1:mail", "a@example.com"), ("invoice:2:mail", "b@invalid"),
                         ("invoice:3:mail", "c@example.com")]:
             enqueue(conn, tid, "email.send", target="smtp", payload={"to": to}, idempotency_key=key, at=now)
-        enqueue(conn, tid, "erp.post", target="tryton", payload={"invoice": 1}, idempotency_key="invoice:1:erp",
-                at=now)
+        # No built-in handler: Peppol needs the operator's access-point adapter, so it waits for one.
+        enqueue(conn, tid, "peppol.send", target="access-point", payload={"invoice": 1},
+                idempotency_key="invoice:1:peppol", at=now)
     return env
 
 
@@ -66,11 +67,11 @@ def test_run_list_show_retry_replay(db_url, tmp_path):
     effects = by_key(json.loads(cli(["effects", "list", "--json"], env, tmp_path).stdout))
     assert {k: e["status"] for k, e in effects.items()} == {
         "invoice:1:mail": "succeeded", "invoice:2:mail": "dead", "invoice:3:mail": "succeeded",
-        "invoice:1:erp": "pending"}
+        "invoice:1:peppol": "pending"}
     dead = json.loads(cli(["effects", "list", "--status", "dead", "--json"], env, tmp_path).stdout)
     assert [e["idempotency_key"] for e in dead] == ["invoice:2:mail"]
-    erp = json.loads(cli(["effects", "list", "--kind", "erp.post", "--json"], env, tmp_path).stdout)
-    assert [e["idempotency_key"] for e in erp] == ["invoice:1:erp"]
+    peppol = json.loads(cli(["effects", "list", "--kind", "peppol.send", "--json"], env, tmp_path).stdout)
+    assert [e["idempotency_key"] for e in peppol] == ["invoice:1:peppol"]
     table = cli(["effects", "list", "--status", "dead"], env, tmp_path).stdout
     assert "invoice:2:mail" in table and "550 mailbox unavailable" in table and "invoice:1:mail" not in table
 
@@ -115,6 +116,6 @@ def test_worker_once_runs_what_is_due(db_url, tmp_path):
     effects = by_key(json.loads(cli(["effects", "list", "--json"], env, tmp_path).stdout))
     assert {k: e["status"] for k, e in effects.items()} == {
         "invoice:1:mail": "succeeded", "invoice:2:mail": "succeeded", "invoice:3:mail": "succeeded",
-        "invoice:1:erp": "pending"}
+        "invoice:1:peppol": "pending"}
     unknown = cli(["worker", "--once", "--handlers", "no_such_module"], env, tmp_path, expect=1)
     assert "cannot import effect handler module 'no_such_module'" in unknown.stderr

@@ -1,7 +1,8 @@
 """`invoiceflow worker` and `invoiceflow effects list|show|retry|replay|run`.
 
-Handlers are code, not configuration: `--handlers` (or INVOICEFLOW_EFFECT_HANDLERS) names modules whose
-import registers them. An effect whose kind has no handler in a process stays pending for one that has.
+Handlers are code, not configuration. Both runners load every built-in kind (ERP postings, e-mail,
+webhook deliveries); `--handlers` (or INVOICEFLOW_EFFECT_HANDLERS) adds modules whose import registers
+more. An effect whose kind has no handler in a process stays pending for one that has.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.table import Table
 from invoiceflow.bootstrap import open_engine
 from invoiceflow.clock import SystemClock
 from invoiceflow.commands.common import DatabaseOption, TenantOption, console, err_console, reported_errors
-from invoiceflow.effects.handlers import import_handler_modules, registry
+from invoiceflow.effects.handlers import HandlerRegistry, load_handlers
 from invoiceflow.effects.model import STATUSES
 from invoiceflow.effects.operations import replay_effect, retry_effect
 from invoiceflow.effects.outbox import get_effect, list_attempts, list_effects
@@ -33,7 +34,8 @@ JsonOption = typer.Option(False, "--json", help="Print JSON.")
 ActorOption = typer.Option(..., "--actor", envvar="INVOICEFLOW_ACTOR", help="Who acts; recorded in the audit log.")
 HandlersOption = typer.Option(
     None, "--handlers", envvar="INVOICEFLOW_EFFECT_HANDLERS",
-    help="Module whose import registers effect handlers (repeat the option or separate with commas).")
+    help="Module whose import registers more effect handlers, beside the built-in ones (repeat the option or "
+         "separate with commas).")
 
 
 def register(app: typer.Typer) -> None:
@@ -48,8 +50,8 @@ def worker_command(concurrency: int = typer.Option(1, "--concurrency", min=1, he
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with reported_errors():
         engine = open_engine(database)
-        _load_handlers(handlers)
-        ctx = WorkerContext(engine=engine, clock=SystemClock(), handlers=registry)
+        ctx = WorkerContext(engine=engine, clock=SystemClock(), handlers=_load_handlers(handlers))
+        err_console.print("effect kinds: " + ", ".join(sorted(ctx.handlers.kinds())), highlight=False)
         if engine.dialect.name == "postgresql":
             err_console.print(f"procrastinate worker on PostgreSQL, concurrency {concurrency}"
                               + (", until idle" if once else ""), highlight=False)
@@ -146,7 +148,7 @@ def effects_run(handlers: Optional[list[str]] = HandlersOption, as_json: bool = 
     """Recover effects of dead workers, then run everything due now in this process (every tenant)."""
     with reported_errors():
         engine = open_engine(database)
-        _load_handlers(handlers)
+        registry = _load_handlers(handlers)
         clock = SystemClock()
         swept = sweep(engine, clock.now())
         report = InlineRunner().run_until_idle(engine, clock=clock, handlers=registry)
@@ -154,12 +156,9 @@ def effects_run(handlers: Optional[list[str]] = HandlersOption, as_json: bool = 
                        "dead_lettered_lost": len(swept.dead_lettered)}, as_json)
 
 
-def _load_handlers(modules: list[str] | None) -> None:
-    names = [name for value in modules or [] for name in value.split(",")]
-    import_handler_modules(names)
-    if not registry.kinds():
-        err_console.print("[yellow]warning:[/yellow] no effect handlers registered (use --handlers MODULE); "
-                          "effects stay pending", highlight=False)
+def _load_handlers(modules: list[str] | None) -> HandlerRegistry:
+    """The built-in handlers and those of the --handlers modules (each option value may list several)."""
+    return load_handlers(name for value in modules or [] for name in value.split(","))
 
 
 def _print_report(report: dict[str, int], as_json: bool) -> None:

@@ -10,7 +10,9 @@ the outcome was recorded, and the effect then runs again. Pass the key on (Idemp
 external id, Message-ID) so the target itself drops the repeat.
 
 Handlers live in a `HandlerRegistry`. `registry` is the process-wide one that `register` fills; runners
-take a registry, so tests and workers can run with exactly the handlers they mean to.
+take a registry, so tests and workers can run with exactly the handlers they mean to. `load_handlers`
+fills it with every kind invoiceflow ships (BUILT_IN_HANDLERS) plus an operator's own modules: what
+`invoiceflow worker` and `invoiceflow effects run` run with.
 """
 
 from __future__ import annotations
@@ -86,6 +88,15 @@ class HandlerRegistry:
 
 registry = HandlerRegistry()
 
+# The kinds invoiceflow ships a handler for, and the module whose import registers it. Named, not imported,
+# so that this module stays below the ones that send. "peppol.send" is absent: its handler needs the
+# operator's access-point adapter (documents/peppol.py), so it comes from a --handlers module.
+BUILT_IN_HANDLERS = {
+    "erp.post": "invoiceflow.ledger.erp_posting",
+    "email.send": "invoiceflow.documents.delivery",
+    "webhook.deliver": "invoiceflow.webhooks",
+}
+
 
 def register(kind: str, handler: Handler | None = None, *, policy: RetryPolicy | None = None,
              replace: bool = False):
@@ -105,6 +116,17 @@ def import_handler_modules(modules: Iterable[str]) -> list[str]:
             raise NotFound(f"cannot import effect handler module {name!r}: {exc}") from exc
         imported.append(name)
     return imported
+
+
+def load_handlers(modules: Iterable[str] = ()) -> HandlerRegistry:
+    """The process-wide registry: the handlers `modules` register, then every built-in kind they left free.
+
+    The operator's modules go first, so a built-in module whose kind one of them took over (its own mail
+    sender, registered with replace=True in case ours came first) is not even imported.
+    """
+    import_handler_modules(modules)
+    import_handler_modules(module for kind, module in BUILT_IN_HANDLERS.items() if kind not in registry)
+    return registry
 
 
 def _name(fn: Any) -> str:

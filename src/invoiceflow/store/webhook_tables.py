@@ -103,6 +103,8 @@ webhook_endpoints = Table(
     _tenant(),
     Column("url", String(2000), nullable=False),
     Column("secret", String(200), nullable=False),
+    Column("previous_secret", String(200)),  # also signs deliveries until previous_valid_until (rotation)
+    Column("previous_valid_until", DateTime(timezone=True)),
     Column("event_types", JSONText, nullable=False),  # ["invoice.issued", ...] or ["*"]
     Column("description", String(200)),
     Column("active", Boolean, nullable=False, server_default=true()),

@@ -6,8 +6,9 @@ catalog, metering, ledger and lifecycle services, or parked for replay (inbound.
 
 Outbound: tenant endpoints (endpoints.py) receive signed events (outbound.py) delivered as effects of kind
 "webhook.deliver" (delivery.py). Importing this package registers the delivery handler and the audit-log
-listener that turns audited changes into events: the API imports it; a worker gets it with
-`--handlers invoiceflow.webhooks`, and any other process that should emit events imports it too.
+listener that turns audited changes into events: bootstrap.py imports it, so every process that opens the
+database through it (the API, the worker, the command line) emits events, and the worker and
+`effects run` load the handler among the built-in ones (effects/handlers.py).
 """
 
 from invoiceflow.audit.log import add_listener

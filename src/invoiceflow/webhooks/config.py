@@ -71,7 +71,8 @@ def view(row: Mapping[str, Any] | None, source: str, tenant: str, *, at: datetim
     rotating = bool(row.get("previous_secret")) and until is not None and _aware(until) > at
     return {"source": source, "title": SOURCES[source].title, "signature_header": SOURCES[source].header,
             "events_url": f"/v1/integrations/{source}/events?tenant={tenant}",
-            "has_secret": bool(row.get("secret")), "secret_hint": ("…" + row["secret"][-4:]) if row.get("secret") else None,
+            "has_secret": bool(row.get("secret")),
+            "secret_hint": ("…" + row["secret"][-4:]) if row.get("secret") else None,
             "previous_secret_valid_until": _aware(until) if rotating else None,
             "tolerance_seconds": int(row.get("tolerance_seconds") or DEFAULT_TOLERANCE),
             "active": bool(row.get("active", True)), "mapping": dict(row.get("mapping") or {}),

@@ -1,7 +1,8 @@
 """Delivering outbound events: the "webhook.deliver" effect handler, the delivery log, and redelivery.
 
 The handler POSTs the event as JSON with `Invoiceflow-Signature: t=<unix>,v1=<hmac>` (the scheme of
-webhooks/signatures.py, signed at send time with the endpoint's current secret) and `Invoiceflow-Event-Id`,
+webhooks/signatures.py, signed at send time with the endpoint's current secret, and during a rotation's
+grace period with the previous one too) and `Invoiceflow-Event-Id`,
 which receivers use to drop repeats: an attempt whose answer was lost is sent again. 2xx is delivered;
 408, 429, 5xx, timeouts and connection errors are transient (retried with the effects policy's backoff,
 Retry-After honoured); any other answer is permanent (dead-lettered at once, replayable). Redirects are
@@ -29,6 +30,7 @@ from invoiceflow.effects.operations import replay_effect, retry_effect
 from invoiceflow.errors import ConflictError, NotFound
 from invoiceflow.store.effects_tables import effect_attempts, effects
 from invoiceflow.store.webhook_tables import webhook_attempts, webhook_endpoints
+from invoiceflow.webhooks.endpoints import signing_secrets
 from invoiceflow.webhooks.outbound import KIND, target
 from invoiceflow.webhooks.signatures import sign
 
@@ -48,14 +50,15 @@ def deliver(effect: EffectView, context: EffectContext) -> dict[str, Any]:
     endpoint_id, event = int(effect.payload["endpoint_id"]), effect.payload["event"]
     with context.engine.connect() as conn:
         endpoint = conn.execute(select(webhook_endpoints).where(
-            webhook_endpoints.c.tenant_id == effect.tenant_id, webhook_endpoints.c.id == endpoint_id)).mappings().first()
+            webhook_endpoints.c.tenant_id == effect.tenant_id, webhook_endpoints.c.id == endpoint_id)
+        ).mappings().first()
     if endpoint is None or endpoint["deleted_at"] is not None or not endpoint["active"]:
         why = "deleted" if endpoint is None or endpoint["deleted_at"] is not None else "disabled"
         return {"skipped": f"endpoint {endpoint_id} is {why}; redeliver once it is active"}
-    body = body_of(event)
-    stamp = int(context.clock.now().timestamp())
+    body, now = body_of(event), context.clock.now()
+    signature = sign(signing_secrets(endpoint, now), int(now.timestamp()), body)
     headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-               "Invoiceflow-Signature": sign(endpoint["secret"], stamp, body), "Invoiceflow-Event-Id": event["id"],
+               "Invoiceflow-Signature": signature, "Invoiceflow-Event-Id": event["id"],
                "Invoiceflow-Event-Type": event["type"], "Invoiceflow-Delivery-Attempt": str(context.attempt)}
     started = time.monotonic()
     try:

@@ -1,28 +1,33 @@
 """A tenant's outbound webhook endpoints: where events go, which events, and the secret that signs them.
 
-The secret is generated here and shown once, at creation: the receiver needs it to verify signatures, and
-invoiceflow needs it to sign, so it is stored as is and never returned again (docs/webhooks.md,
-"Secrets"). URLs must be https, except http to the loopback interface (a receiver on the same machine, in
-development and tests). Deleting an endpoint keeps its row, so the delivery log stays readable in the
-audit trail; deliveries still waiting for it are skipped.
+The secret is generated here and shown once, at creation or rotation: the receiver needs it to verify
+signatures, and invoiceflow needs it to sign, so it is stored as is and never returned again
+(docs/webhooks.md, "Secrets"). A rotation keeps the previous secret signing too for a grace period, so a
+receiver never sees a delivery it cannot verify, whenever it switches within that window. URLs must be
+https, except http to the loopback interface (a receiver on the same machine, in development and tests).
+Deleting an endpoint keeps its row, so the delivery log stays readable in the audit trail; deliveries
+still waiting for it are skipped.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select, update
 
 from invoiceflow.audit.log import append_entry
+from invoiceflow.effects.model import utc
 from invoiceflow.errors import NotFound, Problem, ValidationError
 from invoiceflow.store.webhook_tables import webhook_endpoints
 from invoiceflow.webhooks.outbound import EVENT_TYPES, WILDCARD
 
 MAX_ENDPOINTS = 20  # per tenant: each one multiplies every event's deliveries
+ROTATION_GRACE = timedelta(hours=24)
+MAX_ROTATION_GRACE = timedelta(days=7)  # two valid secrets for longer would just be a second secret
 
 
 def new_secret() -> str:
@@ -96,6 +101,34 @@ def update_endpoint(conn: Connection, tenant_id: int, endpoint_id: int, changes:
     return get_endpoint(conn, tenant_id, endpoint_id)
 
 
+def rotate_secret(conn: Connection, tenant_id: int, endpoint_id: int, *, grace: timedelta = ROTATION_GRACE,
+                  reason: str | None = None, actor: str, at: datetime) -> tuple[dict[str, Any], str]:
+    """A new signing secret (shown to the caller once); the current one also signs deliveries for `grace`.
+
+    Rotating again within a grace period replaces the previous secret: only two secrets ever sign.
+    """
+    if not timedelta(0) <= grace <= MAX_ROTATION_GRACE:
+        raise ValidationError(f"must be 0 to {int(MAX_ROTATION_GRACE.total_seconds())} seconds",
+                              record="webhook endpoint", field="grace_seconds")
+    current = get_endpoint(conn, tenant_id, endpoint_id, lock=True, with_secret=True)
+    secret, until = new_secret(), (at + grace if grace else None)
+    conn.execute(update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id).values(
+        secret=secret, previous_secret=current["secret"] if until else None, previous_valid_until=until,
+        updated_at=at))
+    append_entry(conn, tenant_id=tenant_id, actor=actor, action="webhook_endpoint.secret_rotated",
+                 object_type="webhook_endpoint", object_id=endpoint_id, at=at,
+                 payload={"grace_seconds": int(grace.total_seconds()), "reason": reason,
+                          "previous_valid_until": until.isoformat() if until else None})
+    return get_endpoint(conn, tenant_id, endpoint_id), secret
+
+
+def signing_secrets(row: Any, at: datetime) -> list[str]:
+    """The secrets that sign a delivery sent at `at`: the current one, then the previous one in its grace."""
+    until = row["previous_valid_until"]
+    rotating = row["previous_secret"] and until is not None and utc(until) > utc(at)
+    return [row["secret"], row["previous_secret"]] if rotating else [row["secret"]]
+
+
 def delete_endpoint(conn: Connection, tenant_id: int, endpoint_id: int, *, actor: str, at: datetime) -> None:
     current = get_endpoint(conn, tenant_id, endpoint_id, lock=True)
     conn.execute(update(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
@@ -120,6 +153,7 @@ def public(row: Any, *, with_secret: bool = False) -> dict[str, Any]:
     out = {k: row[k] for k in ("id", "url", "event_types", "description", "active", "created_at", "created_by",
                                "updated_at")}
     out["active"] = bool(out["active"])
+    out["previous_secret_valid_until"] = row["previous_valid_until"]
     if with_secret:
         out["secret"] = row["secret"]
     return out

@@ -36,9 +36,13 @@ def compute(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), str(int(timestamp)).encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The header value a sender puts on `body` sent at `timestamp`."""
-    return f"t={int(timestamp)},{SCHEME}={compute(secret, timestamp, body)}"
+def sign(secret: str | Sequence[str], timestamp: int, body: bytes) -> str:
+    """The header value a sender puts on `body` sent at `timestamp`: one `v1` per secret, in order (a
+    rotating sender passes the new secret and the old one, so receivers on either keep verifying)."""
+    secrets = [secret] if isinstance(secret, str) else list(secret)
+    if not secrets:
+        raise ValueError("signing needs at least one secret")
+    return ",".join([f"t={int(timestamp)}", *(f"{SCHEME}={compute(s, timestamp, body)}" for s in secrets)])
 
 
 def parse(header: str) -> tuple[int, list[str]]:

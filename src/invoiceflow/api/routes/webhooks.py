@@ -1,5 +1,5 @@
-"""Outbound webhook endpoints: create (the secret is shown once), list, change, delete; their delivery log
-and manual redelivery.
+"""Outbound webhook endpoints: create (the secret is shown once), list, change, delete, rotate the secret
+(the new one shown once); their delivery log and manual redelivery.
 
 A delivery is the "webhook.deliver" effect that carries one event to one endpoint, so its id is an effect
 id and it also appears under /v1/effects; the delivery log adds each attempt's HTTP status and duration.
@@ -8,6 +8,7 @@ Redelivery is audited like an effect retry or replay, under the caller's name.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import Depends, Query
@@ -19,13 +20,27 @@ from invoiceflow.api.deps import Id, api_router, caller, ctx_of
 from invoiceflow.api.pagination import Page, PageParams, fetch_page, page_of
 from invoiceflow.api.permissions import allow
 from invoiceflow.api.schemas.common import Deleted
-from invoiceflow.api.schemas.webhooks import Delivery, Endpoint, EndpointCreated, EndpointIn, EndpointPatch
+from invoiceflow.api.schemas.webhooks import (
+    Delivery,
+    Endpoint,
+    EndpointCreated,
+    EndpointIn,
+    EndpointPatch,
+    RotateSecretIn,
+)
 from invoiceflow.effects.model import STATUSES
 from invoiceflow.store.db import reader
 from invoiceflow.store.effects_tables import effects
 from invoiceflow.store.webhook_tables import webhook_endpoints
 from invoiceflow.webhooks.delivery import deliveries_query, delivery_log, delivery_view, redeliver
-from invoiceflow.webhooks.endpoints import create_endpoint, delete_endpoint, get_endpoint, public, update_endpoint
+from invoiceflow.webhooks.endpoints import (
+    create_endpoint,
+    delete_endpoint,
+    get_endpoint,
+    public,
+    rotate_secret,
+    update_endpoint,
+)
 
 router = api_router("webhooks")
 DeliveryStatus = Literal[STATUSES]  # type: ignore[valid-type]
@@ -76,6 +91,18 @@ def delete(endpoint_id: Id, request: Request) -> dict[str, Any]:
     with ctx.engine.begin() as conn:
         delete_endpoint(conn, who.tenant_id, endpoint_id, actor=who.member, at=ctx.clock.now())
     return {"ok": True}
+
+
+@router.post("/v1/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=EndpointCreated,
+             dependencies=[allow("webhooks.write")],
+             summary="A new signing secret (shown only now); the old one also signs during the grace period")
+def rotate(endpoint_id: Id, request: Request, body: RotateSecretIn | None = None) -> dict[str, Any]:
+    ctx, who, body = ctx_of(request), caller(request), body or RotateSecretIn()
+    grace = timedelta(seconds=body.grace_seconds)
+    with ctx.engine.begin() as conn:
+        endpoint, secret = rotate_secret(conn, who.tenant_id, endpoint_id, grace=grace, reason=body.reason,
+                                         actor=who.member, at=ctx.clock.now())
+    return {**endpoint, "secret": secret}
 
 
 @router.get("/v1/webhook-endpoints/{endpoint_id}/deliveries", response_model=Page[Delivery],

@@ -1,7 +1,8 @@
 """Inbound integrations (configuration, mapping, events, drift) and outbound webhook endpoints and deliveries.
 
 Secrets are write-only: an integration's secret is set by the caller and never shown again (only its last
-four characters), an endpoint's secret is generated and shown once, in the creation's response.
+four characters), an endpoint's secret is generated and shown once, in the response that creates or
+rotates it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 from pydantic import Field
 
 from invoiceflow.api.schemas.common import ReadModel, Timestamp, WriteModel
+from invoiceflow.webhooks.endpoints import MAX_ROTATION_GRACE, ROTATION_GRACE
 
 
 class IntegrationIn(WriteModel):
@@ -122,10 +124,19 @@ class Endpoint(ReadModel):
     created_at: Timestamp
     created_by: str
     updated_at: Timestamp
+    previous_secret_valid_until: Timestamp | None = Field(
+        None, description="After a rotation: deliveries are also signed with the previous secret until then.")
 
 
 class EndpointCreated(Endpoint):
     secret: str = Field(description="Shown only now: keep it to verify Invoiceflow-Signature.")
+
+
+class RotateSecretIn(WriteModel):
+    grace_seconds: int = Field(int(ROTATION_GRACE.total_seconds()), ge=0, le=int(MAX_ROTATION_GRACE.total_seconds()),
+                               description="How long the current secret keeps signing beside the new one "
+                                           "(default 24 h; 0 retires it at once).")
+    reason: str | None = Field(None, max_length=500, description="Why, for the audit log (a leak, a schedule).")
 
 
 class DeliveryAttempt(ReadModel):
