@@ -2,8 +2,10 @@
 
 Every route with an object in its path is called with beta's real ids and codes and a body that would act
 on them: the answer is 404 problem+json, the response never contains beta's data, and beta's rows are
-exactly as before. List routes and the writes that act on the caller's own tenant are checked the same
-way: nothing of beta in the response, nothing of beta changed.
+exactly as before. A catalog PUT resolves the code in the caller's tenant, where beta's codes do not exist,
+so with the probe's If-Match (update only) it answers 412 and writes nothing. List routes and the writes
+that act on the caller's own tenant are checked the same way: nothing of beta in the response, nothing of
+beta changed.
 """
 
 from __future__ import annotations
@@ -29,9 +31,22 @@ BODIES = {
     "/v1/cases/{case_id}/resolve": {"action": "escalate", "reason": "isolation probe"},
     "/v1/cases/{case_id}/approve-override": {"reason": "isolation probe"},
     "/v1/effects/{effect_id}/replay": {"force": True},
+    "/v1/invoices/{invoice_id}/credit-notes": {"reason": "isolation probe", "reference": "isolation-probe"},
+    # PUT: each would rewrite beta's record if the code resolved across tenants
+    "/v1/legal-entities/{code}": {"name": "Hijack", "country": "DE", "currency": "EUR"},
+    "/v1/customers/{code}": {"name": "Hijack", "currency": "EUR", "legal_entity": "only-b-le"},
+    "/v1/products/{code}": {"name": "Hijack", "tax_code": "zero"},
+    "/v1/meters/{code}": {"name": "Hijack", "aggregation": "sum", "field": "n"},
+    "/v1/plans/{code}": {"name": "Hijack", "currency": "EUR", "charges": [
+        {"code": "base", "product": "only-b-prod", "price": {"model": "flat", "amount": "0.00"}}]},
+    "/v1/contracts/{code}": {"customer": "only-b", "currency": "EUR", "versions": [
+        {"effective_from": "2026-01-01", "plan": "only-b-plan"},
+        {"effective_from": "2026-12-01", "plan": "only-b-plan"}]},
+    "/v1/subscriptions/{code}": {"contract": "c-only-b", "interval": "annual", "start_date": "2026-09-01"},
 }
 TABLES = ("invoices", "invoice_transitions", "review_cases", "findings", "effects", "usage_events", "policies",
-          "audit_log", "customers", "contract_versions", "bill_runs", "members", "approvals")
+          "audit_log", "customers", "contract_versions", "bill_runs", "members", "approvals", "legal_entities",
+          "products", "meters", "plans", "plan_versions", "contracts", "subscriptions", "customer_accounts")
 
 
 def beta_targets(beta) -> dict[str, str]:
@@ -74,14 +89,16 @@ def test_alpha_cannot_read_or_write_beta(world, client):
             for name in params:
                 path = path.replace("{" + name + "}", code_for(route.path) if name == "code" else targets[name])
             headers = auth(alpha.keys["admin"], **{"If-Match": "*"})
-            body = BODIES.get(route.path, {"reason": "isolation probe"}) if method == "POST" else None
+            body = {"POST": BODIES.get(route.path, {"reason": "isolation probe"}),
+                    "PUT": BODIES.get(route.path)}.get(method)
             response = client.request(method, path, headers=headers, json=body)
             text_ = response.text
             assert response.status_code < 500, (method, path, text_)
             sent = path + str(body)
             assert not any(m in text_ and m not in sent for m in beta_markers), (method, path, text_[:500])
             if params and route.path != "/v1/queues/{queue}/cases":
-                assert response.status_code == 404, (method, path, response.status_code, text_)
+                expected = 412 if method == "PUT" and "{code}" in route.path else 404
+                assert response.status_code == expected, (method, path, response.status_code, text_)
                 assert response.headers["content-type"] == "application/problem+json"
             checked += 1
     assert checked > 50

@@ -1,29 +1,67 @@
-"""Catalog: the declarative apply, and reads of legal entities, customers, products and meters.
+"""Catalog: the declarative apply, and reads and per-resource writes of legal entities, customers,
+products and meters.
 
-Writes go through one endpoint, `POST /v1/catalog`, with the same document as `invoiceflow apply`: it is
+Two ways to write, one set of rules. `POST /v1/catalog` takes the same document as `invoiceflow apply`,
 checked against the published schema and applied all or nothing, matched by code and content hash, so a
-retry changes nothing. Amending a contract is applying the contract with a new dated version.
+retry changes nothing. `PUT /v1/<kind>/{code}` creates or updates one resource: its body is one item of
+that document section and it is applied the same way (api/catalog_resources.py), with an ETag to send back
+as If-Match when updating. Plans, contracts and subscriptions are in routes/contracts.py.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import Depends, Query
-from sqlalchemy import select
+from sqlalchemy import Connection, Table, select
 from starlette.requests import Request
+from starlette.responses import Response
 
-from invoiceflow.api.deps import api_router, caller, ctx_of, not_found
+from invoiceflow.api.catalog_resources import ETAG_HEADER, CatalogKind, CodePath, put, put_responses, show
+from invoiceflow.api.deps import api_router, caller, ctx_of
 from invoiceflow.api.pagination import Page, PageParams, fetch_page, page_of
 from invoiceflow.api.permissions import allow
 from invoiceflow.api.problems import ApiProblem, field_error
-from invoiceflow.api.schemas.catalog import ApplyResult, CatalogDocument, Customer, LegalEntity, Meter, Product
+from invoiceflow.api.schemas.catalog import (
+    ApplyResult,
+    CatalogDocument,
+    Customer,
+    CustomerIn,
+    LegalEntity,
+    LegalEntityIn,
+    Meter,
+    MeterIn,
+    Product,
+    ProductIn,
+)
 from invoiceflow.catalog.apply import apply_document
 from invoiceflow.store.db import reader
 from invoiceflow.store.tables import customer_accounts, customers, legal_entities, meters, products
 
 router = api_router("catalog")
 Code = str
+WITH_ETAG = {200: {"headers": ETAG_HEADER}}
+
+
+def _by_code(table: Table, conn: Connection, tenant_id: int, code: str) -> dict[str, Any] | None:
+    row = conn.execute(select(table).where(table.c.tenant_id == tenant_id, table.c.code == code)).mappings().first()
+    return None if row is None else dict(row)
+
+
+def _customer(conn: Connection, tenant_id: int, code: str) -> dict[str, Any] | None:
+    row = conn.execute(_customer_query(tenant_id).where(customers.c.code == code)).mappings().first()
+    if row is None:
+        return None
+    rows = [dict(row)]
+    _with_accounts(conn, rows)
+    return rows[0]
+
+
+LEGAL_ENTITY = CatalogKind("legal_entities", legal_entities, "legal entity", partial(_by_code, legal_entities))
+CUSTOMER = CatalogKind("customers", customers, "customer", _customer)
+PRODUCT = CatalogKind("products", products, "product", partial(_by_code, products))
+METER = CatalogKind("meters", meters, "meter", partial(_by_code, meters))
 
 
 @router.post("/v1/catalog", response_model=ApplyResult, dependencies=[allow("catalog.write")],
@@ -53,9 +91,16 @@ def list_legal_entities(request: Request, page: PageParams = Depends(),
     return page_of(rows, cursor)
 
 
-@router.get("/v1/legal-entities/{code}", response_model=LegalEntity, dependencies=[allow("catalog.read")])
-def get_legal_entity(code: Code, request: Request) -> dict[str, Any]:
-    return _one(request, legal_entities, code, "legal entity")
+@router.get("/v1/legal-entities/{code}", response_model=LegalEntity, dependencies=[allow("catalog.read")],
+            responses=WITH_ETAG, summary="One legal entity (ETag)")
+def get_legal_entity(code: Code, request: Request, response: Response) -> dict[str, Any]:
+    return show(LEGAL_ENTITY, code, request, response)
+
+
+@router.put("/v1/legal-entities/{code}", response_model=LegalEntity, dependencies=[allow("catalog.write")],
+            responses=put_responses(LegalEntity), summary="Create or update a legal entity (If-Match to update)")
+def put_legal_entity(code: CodePath, body: LegalEntityIn, request: Request, response: Response) -> Any:
+    return put(LEGAL_ENTITY, code, body, request, response)
 
 
 @router.get("/v1/customers", response_model=Page[Customer], dependencies=[allow("catalog.read")])
@@ -74,16 +119,16 @@ def list_customers(request: Request, page: PageParams = Depends(),
     return page_of(rows, cursor)
 
 
-@router.get("/v1/customers/{code}", response_model=Customer, dependencies=[allow("catalog.read")])
-def get_customer(code: Code, request: Request) -> dict[str, Any]:
-    with reader(ctx_of(request).engine).connect() as conn:
-        row = conn.execute(_customer_query(caller(request).tenant_id).where(customers.c.code == code)
-                           ).mappings().first()
-        if row is None:
-            raise not_found("customer", code)
-        rows = [dict(row)]
-        _with_accounts(conn, rows)
-    return rows[0]
+@router.get("/v1/customers/{code}", response_model=Customer, dependencies=[allow("catalog.read")],
+            responses=WITH_ETAG, summary="One customer with its account ids (ETag)")
+def get_customer(code: Code, request: Request, response: Response) -> dict[str, Any]:
+    return show(CUSTOMER, code, request, response)
+
+
+@router.put("/v1/customers/{code}", response_model=Customer, dependencies=[allow("catalog.write")],
+            responses=put_responses(Customer), summary="Create or update a customer (If-Match to update)")
+def put_customer(code: CodePath, body: CustomerIn, request: Request, response: Response) -> Any:
+    return put(CUSTOMER, code, body, request, response)
 
 
 @router.get("/v1/products", response_model=Page[Product], dependencies=[allow("catalog.read")])
@@ -91,9 +136,16 @@ def list_products(request: Request, page: PageParams = Depends()) -> dict[str, A
     return _page(request, products, "products", page)
 
 
-@router.get("/v1/products/{code}", response_model=Product, dependencies=[allow("catalog.read")])
-def get_product(code: Code, request: Request) -> dict[str, Any]:
-    return _one(request, products, code, "product")
+@router.get("/v1/products/{code}", response_model=Product, dependencies=[allow("catalog.read")],
+            responses=WITH_ETAG, summary="One product (ETag)")
+def get_product(code: Code, request: Request, response: Response) -> dict[str, Any]:
+    return show(PRODUCT, code, request, response)
+
+
+@router.put("/v1/products/{code}", response_model=Product, dependencies=[allow("catalog.write")],
+            responses=put_responses(Product), summary="Create or update a product (If-Match to update)")
+def put_product(code: CodePath, body: ProductIn, request: Request, response: Response) -> Any:
+    return put(PRODUCT, code, body, request, response)
 
 
 @router.get("/v1/meters", response_model=Page[Meter], dependencies=[allow("catalog.read")])
@@ -101,9 +153,16 @@ def list_meters(request: Request, page: PageParams = Depends()) -> dict[str, Any
     return _page(request, meters, "meters", page)
 
 
-@router.get("/v1/meters/{code}", response_model=Meter, dependencies=[allow("catalog.read")])
-def get_meter(code: Code, request: Request) -> dict[str, Any]:
-    return _one(request, meters, code, "meter")
+@router.get("/v1/meters/{code}", response_model=Meter, dependencies=[allow("catalog.read")],
+            responses=WITH_ETAG, summary="One meter (ETag)")
+def get_meter(code: Code, request: Request, response: Response) -> dict[str, Any]:
+    return show(METER, code, request, response)
+
+
+@router.put("/v1/meters/{code}", response_model=Meter, dependencies=[allow("catalog.write")],
+            responses=put_responses(Meter), summary="Create or update a meter (If-Match to update)")
+def put_meter(code: CodePath, body: MeterIn, request: Request, response: Response) -> Any:
+    return put(METER, code, body, request, response)
 
 
 def _page(request: Request, table, scope: str, page: PageParams) -> dict[str, Any]:
@@ -111,15 +170,6 @@ def _page(request: Request, table, scope: str, page: PageParams) -> dict[str, An
     with reader(ctx_of(request).engine).connect() as conn:
         rows, cursor = fetch_page(conn, query, table.c.id, scope, page)
     return page_of(rows, cursor)
-
-
-def _one(request: Request, table, code: str, what: str) -> dict[str, Any]:
-    with reader(ctx_of(request).engine).connect() as conn:
-        row = conn.execute(select(table).where(table.c.tenant_id == caller(request).tenant_id,
-                                               table.c.code == code)).mappings().first()
-    if row is None:
-        raise not_found(what, code)
-    return dict(row)
 
 
 def _customer_query(tenant_id: int):
