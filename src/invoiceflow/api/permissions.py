@@ -26,6 +26,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "invoices.read": EVERYONE,
     "invoices.release": frozenset({"admin", "finance"}),  # validate, submit, issue, reject, void
     "invoices.approve": frozenset({"admin", "finance", "approver"}),
+    "invoices.credit": frozenset({"admin", "finance"}),  # raise a draft credit note against an issued invoice
     "cases.read": EVERYONE,
     "cases.work": frozenset({"admin", "finance", "revops", "tax", "collections", "support"}),
     "cases.approve_override": frozenset({"admin", "finance", "approver"}),

@@ -1,12 +1,15 @@
-"""`invoiceflow invoice validate|hold|override|submit|reject|approve|issue|void|history`.
+"""`invoiceflow invoice validate|hold|override|submit|reject|approve|issue|void|credit|history`.
 
 Every command names its actor; refused and illegal actions exit with code 2 and change nothing (they are
-recorded in the audit log as refused attempts).
+recorded in the audit log as refused attempts). `credit` raises a draft credit note against an issued
+invoice, which the release pass then takes through tax, gates and approvals like any draft; a refused
+credit writes nothing at all.
 """
 
 from __future__ import annotations
 
 import json
+import re
 
 import typer
 from rich.markup import escape
@@ -17,17 +20,19 @@ from invoiceflow.commands.common import DatabaseOption, TenantOption, console, r
 from invoiceflow.billing.queries import invoice_detail
 from invoiceflow.documents.release_gate import einvoice_issue_policy
 from invoiceflow.errors import ValidationError
+from invoiceflow.lifecycle.credit_notes import CreditNoteResult, raise_credit_note
 from invoiceflow.lifecycle.history import invoice_history
 from invoiceflow.lifecycle.service import TransitionResult, transition
 from invoiceflow.review.queries import invoice_findings
 from invoiceflow.review.release import release
+from invoiceflow.store.tenancy import tenant_id as resolve_tenant
 
-invoice_app = typer.Typer(help="Move invoices through their lifecycle (validate, approve, issue, void).",
+invoice_app = typer.Typer(help="Move invoices through their lifecycle (validate, approve, issue, void, credit).",
                           no_args_is_help=True)
 
 InvoiceArg = typer.Argument(..., help="Invoice (or credit note) id.")
-ActorOption = typer.Option(..., "--actor", envvar="INVOICEFLOW_ACTOR",
-                           help="Who acts; recorded in the history and the audit log.")
+ActorOption = typer.Option(..., "--actor", "--as", envvar="INVOICEFLOW_ACTOR",
+                           help="Who acts (a team member); recorded in the history and the audit log.")
 ReasonOption = typer.Option(None, "--reason", help="Why (required for hold, override, reject and void).")
 JsonOption = typer.Option(False, "--json", help="Print the result as JSON.")
 
@@ -116,6 +121,69 @@ def _action_command(action: str):
 
 for _action in ACTIONS:
     invoice_app.command(_action)(_action_command(_action))
+
+
+LINE_SPEC = re.compile(r"^\s*(\d+)\s*(?:([=:])\s*(\S+)\s*)?$")
+
+
+@invoice_app.command("credit")
+def credit(invoice_id: int = InvoiceArg, actor: str = ActorOption,
+           reason: str = typer.Option(None, "--reason", help="Why the invoice is credited (required)."),
+           line: list[str] = typer.Option(None, "--line", metavar="LINE_ID[=QTY|:AMOUNT]",
+                                          help="Credit one invoice line: all that remains of it, a quantity "
+                                               "(17=2) or an amount (17:25.00). Repeat for more lines; "
+                                               "without --line the whole invoice is credited."),
+           reference: str = typer.Option(None, "--reference",
+                                         help="Your reference for the request: repeating it returns the same "
+                                              "credit note and writes nothing."),
+           as_json: bool = JsonOption, database: str = DatabaseOption, tenant: str = TenantOption) -> None:
+    """Raise a draft credit note against an issued invoice; `invoiceflow release` takes it through tax, gates and
+    approvals (whoever raised it may not approve it)."""
+    with reported_errors():
+        lines = [_line_spec(spec) for spec in line] if line else None
+        engine = open_engine(database)
+        with engine.begin() as conn:
+            result = raise_credit_note(conn, resolve_tenant(conn, tenant, create=False), invoice_id, actor=actor,
+                                       reason=reason, lines=lines, reference=reference)
+        note = invoice_detail(engine, result.credit_note_id, tenant=tenant)
+        if as_json:
+            print(json.dumps(_credit_json(result, note), indent=2, default=str))
+            return
+        _print_credit(result, note, reference)
+
+
+def _line_spec(spec: str) -> dict[str, object]:
+    """`17`, `17=2` (a quantity) or `17:25.00` (an amount) as a requested line."""
+    found = LINE_SPEC.match(spec)
+    if not found:
+        raise ValidationError(f"{spec!r} is not LINE_ID, LINE_ID=QUANTITY or LINE_ID:AMOUNT (e.g. 17, 17=2, 17:25.00)",
+                              field="--line")
+    line_id, sign, value = found.groups()
+    key = {"=": "quantity", ":": "amount"}.get(sign or "")
+    return {"line_id": int(line_id), **({key: value} if key else {})}
+
+
+def _credit_json(result: CreditNoteResult, note: dict) -> dict[str, object]:
+    return {"credit_note_id": result.credit_note_id, "invoice_id": result.invoice_id, "created": result.created,
+            "status": note["status"], "number": note["number"], "currency": note["currency"], "total": note["total"],
+            "lines": [{key: line[key] for key in ("position", "credits_line_id", "description", "quantity", "amount")}
+                      for line in note["lines"]]}
+
+
+def _print_credit(result: CreditNoteResult, note: dict, reference: str | None) -> None:
+    if not result.created:
+        console.print(f"credit note {result.credit_note_id} was already raised for reference {reference!r} "
+                      f"({note['status']}); nothing changed", highlight=False)
+        return
+    console.print(f"credit note {result.credit_note_id} raised against invoice {result.invoice_id}: "
+                  f"{note['total']} {note['currency']} before tax, {note['status']}", highlight=False)
+    table = Table("#", "credits line", "description", "quantity", "amount")
+    for line in note["lines"]:
+        table.add_row(str(line["position"]), str(line["credits_line_id"]), escape(line["description"]),
+                      "" if line["quantity"] is None else str(line["quantity"]), str(line["amount"]))
+    console.print(table)
+    console.print("next: invoiceflow release (tax, gates and approvals; you may not approve it yourself)",
+                  highlight=False)
 
 
 @invoice_app.command("history")

@@ -1,7 +1,8 @@
 """The relational schema (SQLAlchemy Core). Every row carries its tenant.
 
-Idempotency lives here as unique constraints: one event per (tenant, transaction_id), one document per
-(subscription, billing date, document type), one prepaid top-up per (tenant, code).
+Idempotency lives here as unique constraints: one event per (tenant, transaction_id), one bill-run document
+per (subscription, billing date, document type), one prepaid top-up per (tenant, code), one credit note per
+client reference.
 """
 
 from __future__ import annotations
@@ -290,10 +291,12 @@ invoices = Table(
     Column("validation_runs", Integer, nullable=False, server_default="0"),
     Column("approval_round", Integer, nullable=False, server_default="0"),
     Column("approval_levels", JSONText),  # [{rule, role}] the policy asked for at the last submit
-    UniqueConstraint(
-        "tenant_id", "subscription_id", "billing_date", "document_type", name="uq_invoices_subscription_date"
-    ),
 )
+# One document per (subscription, billing date, type) from bill runs. Credit notes a person raises against an
+# invoice (bill_run_id NULL) are not billing points: an invoice may be credited several times.
+Index("uq_invoices_bill_run_point", invoices.c.tenant_id, invoices.c.subscription_id, invoices.c.billing_date,
+      invoices.c.document_type, unique=True, sqlite_where=invoices.c.bill_run_id.is_not(None),
+      postgresql_where=invoices.c.bill_run_id.is_not(None))
 Index("ix_invoices_customer", invoices.c.tenant_id, invoices.c.customer_id)
 # The bill run reads each batch's billing history by subscription: without this it scans every invoice.
 Index("ix_invoices_subscription", invoices.c.subscription_id, invoices.c.billing_date)
@@ -326,6 +329,8 @@ invoice_lines = Table(
     Column("trace", JSONText),
     Column("tax_category", String(4)),  # EN 16931 VAT category of the line, set by the tax step
     Column("tax_rate", ExactDecimal),
+    # On a credit note raised against an invoice: the invoice line this line credits.
+    Column("credits_line_id", Id, ForeignKey("invoice_lines.id")),
     UniqueConstraint("invoice_id", "position", name="uq_invoice_lines_position"),
 )
 
@@ -355,6 +360,22 @@ invoice_transitions = Table(
     Column("detail", JSONText),
 )
 Index("ix_invoice_transitions_invoice", invoice_transitions.c.invoice_id, invoice_transitions.c.id)
+
+# Who raised each credit note against an issued invoice, why, and the caller's reference for the request:
+# unique per tenant, so a retried request finds the credit note it made instead of making another.
+credit_note_requests = Table(
+    "credit_note_requests",
+    metadata,
+    _id(),
+    _tenant(),
+    Column("credit_note_id", Id, ForeignKey("invoices.id"), nullable=False, unique=True),
+    Column("reference", String(128)),
+    Column("request_hash", String(64), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String(128), nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("tenant_id", "reference", name="uq_credit_note_requests_reference"),
+)
 
 # Gapless invoice numbers: one counter row per (tenant, legal entity, series, year), incremented in the
 # issuing transaction, so a rolled-back issue gives its number back and a committed one never repeats.

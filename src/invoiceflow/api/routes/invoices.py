@@ -1,9 +1,13 @@
-"""Invoices and credit notes: list, show, history, and lifecycle actions.
+"""Invoices and credit notes: list, show, history, lifecycle actions, and credit notes raised by finance.
 
 Actions go through the same services as the CLI: `validate` runs the current policy's gates through
 `review.release` (findings recorded, cases opened), the others through `lifecycle.transition`, which
 enforces the state machine, approval levels and segregation of duties for the caller's member name. A
 refused action answers 403 (who) or 409 (state) and is recorded in the audit log like any refusal.
+
+`POST /v1/invoices/{id}/credit-notes` raises a draft credit note through `lifecycle.credit_notes` (201);
+the same `reference` again returns that credit note with 200, and a refused request, like a replay, writes
+nothing. The draft then takes the lifecycle actions under /v1/credit-notes like any other.
 
 `If-Match` is optional here: when sent, the action runs only if the document's ETag is unchanged, checked
 with the row locked in the action's own transaction.
@@ -22,8 +26,12 @@ from invoiceflow.api.deps import Id, api_router, caller, ctx_of, not_found
 from invoiceflow.api.etags import check_if_match, etag_of
 from invoiceflow.api.pagination import Page, PageParams, fetch_page, page_of
 from invoiceflow.api.permissions import allow
+from invoiceflow.api.problems import domain_problem, from_domain_problems
 from invoiceflow.api.routing import problem_responses
-from invoiceflow.api.schemas.billing import ActionIn, ActionResult, History, Invoice, InvoiceSummary, ValidateResult
+from invoiceflow.api.schemas.billing import (
+    ActionIn, ActionResult, CreditNoteIn, History, Invoice, InvoiceSummary, ValidateResult)
+from invoiceflow.errors import ValidationError
+from invoiceflow.lifecycle.credit_notes import raise_credit_note
 from invoiceflow.lifecycle.history import invoice_history
 from invoiceflow.lifecycle.service import transition
 from invoiceflow.lifecycle.states import STATUSES, TransitionRefused
@@ -57,6 +65,12 @@ def _load(conn, tenant_id: int, document_type: str, invoice_id: int, *, lock: bo
     return dict(row)
 
 
+def _with_lines(conn, row: dict[str, Any]) -> dict[str, Any]:
+    lines = conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id == row["id"])
+                         .order_by(invoice_lines.c.position)).mappings().all()
+    return {**row, "lines": [dict(line) for line in lines]}
+
+
 def _register(prefix: str) -> None:
     document_type, noun = KINDS[prefix]
 
@@ -80,10 +94,9 @@ def _register(prefix: str) -> None:
     def get_document(invoice_id: Id, request: Request, response: Response) -> dict[str, Any]:
         with reader(ctx_of(request).engine).connect() as conn:
             row = _load(conn, caller(request).tenant_id, document_type, invoice_id)
-            lines = conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id == invoice_id)
-                                 .order_by(invoice_lines.c.position)).mappings().all()
+            document = _with_lines(conn, row)
         response.headers["ETag"] = invoice_etag(row)
-        return {**row, "lines": [dict(line) for line in lines]}
+        return document
 
     @router.get(f"/v1/{prefix}/{{invoice_id}}/history", response_model=History,
                 dependencies=[allow("invoices.read")], summary=f"Transitions and refused attempts of a {noun}")
@@ -140,3 +153,45 @@ def _register_action(prefix: str, document_type: str, noun: str, action: str, pe
 
 for _prefix in KINDS:
     _register(_prefix)
+
+
+@router.post("/v1/invoices/{invoice_id}/credit-notes", response_model=Invoice, status_code=201,
+             dependencies=[allow("invoices.credit")], summary="Raise a draft credit note against an issued invoice",
+             responses={200: {"model": Invoice, "description": "The credit note an earlier request with the same "
+                                                               "`reference` raised; nothing was written"}})
+def credit_invoice(invoice_id: Id, body: CreditNoteIn, request: Request, response: Response) -> dict[str, Any]:
+    """Credit the whole invoice (no `lines`) or the lines named, each by quantity, amount or all that remains
+    of it. Never more than what earlier credit notes left uncredited; the caller is the credit note's creator
+    and so may not approve it."""
+    ctx, who = ctx_of(request), caller(request)
+    lines = None if body.lines is None else [line.model_dump(exclude_none=True) for line in body.lines]
+    try:
+        with ctx.engine.begin() as conn:
+            result = raise_credit_note(conn, who.tenant_id, invoice_id, actor=who.member, reason=body.reason,
+                                       lines=lines, reference=body.reference, clock=ctx.clock)
+    except ValidationError as exc:
+        problem = domain_problem(exc)
+        problem.errors = from_domain_problems(exc.problems, record_pointer=_line_pointers(invoice_id, lines))
+        raise problem from None
+    with reader(ctx.engine).connect() as conn:
+        row = _load(conn, who.tenant_id, "credit_note", result.credit_note_id)
+        document = _with_lines(conn, row)
+    response.status_code = 201 if result.created else 200
+    response.headers["ETag"] = invoice_etag(row)
+    response.headers["Location"] = f"/v1/credit-notes/{result.credit_note_id}"
+    return document
+
+
+def _line_pointers(invoice_id: int, lines: list[dict[str, Any]] | None):
+    """Where a problem of the credit-note service is in the body: "invoice 42 lines[2]" is `/lines/2`, "invoice
+    42 line 17" the first item naming line 17, and "invoice 42" the body itself."""
+    record = f"invoice {invoice_id}"
+    where = {f"{record} line {line['line_id']}": index for index, line in reversed(list(enumerate(lines or ())))}
+    where.update({f"{record} lines[{index}]": index for index in range(len(lines or ()))})
+
+    def pointer(label: str) -> str | None:
+        if label == record:
+            return ""
+        return f"/lines/{where[label]}" if label in where else None
+
+    return pointer

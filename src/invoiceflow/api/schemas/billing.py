@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
+from invoiceflow.api.schemas.catalog import DecimalText
 from invoiceflow.api.schemas.common import Money, ReadModel, Timestamp, WriteModel
 
 
@@ -66,6 +67,7 @@ class InvoiceSummary(ReadModel):
 
 
 class InvoiceLine(ReadModel):
+    id: int = Field(description="The line's id: what a credit note names to credit it.")
     position: int
     line_type: str
     description: str
@@ -81,10 +83,33 @@ class InvoiceLine(ReadModel):
     tax_rate: Money | None = None
     dims: dict[str, Any] | None = None
     trace: dict[str, Any] | None = None
+    credits_line_id: int | None = Field(None, description="On a credit note raised against an invoice: the "
+                                                          "invoice line this line credits.")
 
 
 class Invoice(InvoiceSummary):
     lines: list[InvoiceLine]
+
+
+class CreditLineIn(WriteModel):
+    """One invoice line to credit: a quantity or an amount of it, or neither for all that remains of it."""
+
+    line_id: int = Field(ge=1, le=2**63 - 1, description="The invoice line's id (`lines[].id` of the invoice).")
+    quantity: DecimalText | None = Field(None, description="Units to credit, at the line's net unit price.")
+    amount: DecimalText | None = Field(None, description="An amount to credit, in the invoice's currency.")
+
+
+class CreditNoteIn(WriteModel):
+    """A credit note against an issued invoice: the whole of what remains, or the lines named."""
+
+    reason: str = Field(min_length=1, max_length=2000, description="Why the invoice is credited (recorded with "
+                                                                    "the credit note and in the audit log).")
+    lines: list[CreditLineIn] | None = Field(None, min_length=1, max_length=1000,
+                                             description="The lines to credit; leave out to credit everything "
+                                                         "that remains of the invoice.")
+    reference: str | None = Field(None, min_length=1, max_length=128,
+                                  description="Your reference for this credit note: sending it again with the same "
+                                              "request returns the same credit note (200) and writes nothing.")
 
 
 class ActionIn(WriteModel):
