@@ -12,6 +12,10 @@ notes raised against it by name (`credits_line_id`), and the part of each bill-r
 whose charge, contract version and days match the line (a credit spanning several lines is split by days).
 A line also counts the quantity already credited by quantity.
 
+The bill run's credits of unused days obey the same bound (`cap_unused_days`): a credit never gives back
+more than remains of the line that billed the days, so finance crediting part of a prepaid fee by hand
+before a downgrade or cancellation cannot make the two credits add up to more than the line's net.
+
 A request names lines with a quantity or an amount, or nothing (the whole remainder). A quantity is
 credited at the line's net unit price and rounded once (money.round_amount); crediting all the quantity
 left credits exactly what remains, so a line's credits add up to its net to the minor unit. Nothing is
@@ -20,14 +24,14 @@ credited beyond what remains, and every problem of a request is reported at once
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
 from invoiceflow.billing.drafts import CHARGE_TYPES
 from invoiceflow.errors import Problem, ValidationError
-from invoiceflow.money import div, mul, round_amount
+from invoiceflow.money import div, format_amount, mul, round_amount
 
 ZERO = Decimal(0)
 CREDIT = "credit"  # the line type of a credit-note line raised against an invoice line
@@ -66,6 +70,7 @@ class EarlierCredit:
     contract_version_id: int | None = None
     service_start: date | None = None
     service_end: date | None = None
+    document: str | None = None  # the credit note as finance knows it, to name it when a later credit is capped
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +81,18 @@ class Creditable:
     net: Decimal
     credited: Decimal = ZERO
     credited_quantity: Decimal = ZERO
+    credited_by: tuple[str, ...] = ()  # the credit notes that gave part of it back, oldest first
 
     @property
     def remaining(self) -> Decimal:
         return max(self.net - self.credited, ZERO)
+
+    def after(self, amount: Decimal, document: str) -> Creditable:
+        """The line once `document` credits `amount` more of it: later credits of the same run see it."""
+        if amount <= 0:
+            return self
+        by = self.credited_by if document in self.credited_by else (*self.credited_by, document)
+        return replace(self, credited=self.credited + amount, credited_by=by)
 
     @property
     def remaining_quantity(self) -> Decimal | None:
@@ -114,10 +127,11 @@ def creditable_lines(lines: Sequence[BilledLine], earlier: Sequence[EarlierCredi
     charges = [line for line in lines if line.line_type in CHARGE_TYPES]
     shares = discount_shares(lines, currency)
     credited = credited_by_line(charges, earlier, currency)
+    by = credit_notes_by_line(charges, earlier, currency)
     counted = {line.id: sum((c.quantity or ZERO for c in earlier if c.credits_line_id == line.id), ZERO)
                for line in charges}
-    return [Creditable(line, line.amount + shares.get(line.id, ZERO), credited.get(line.id, ZERO), counted[line.id])
-            for line in charges if line.amount > 0]
+    return [Creditable(line, line.amount + shares.get(line.id, ZERO), credited.get(line.id, ZERO), counted[line.id],
+                       by.get(line.id, ())) for line in charges if line.amount > 0]
 
 
 def discount_shares(lines: Sequence[BilledLine], currency: str) -> dict[int, Decimal]:
@@ -136,14 +150,49 @@ def credited_by_line(charges: Sequence[BilledLine], earlier: Sequence[EarlierCre
                      currency: str) -> dict[int, Decimal]:
     """What earlier credit notes gave back of each charge line, by line id."""
     credited: dict[int, Decimal] = {}
+    for _credit, line_id, part in _parts(charges, earlier, currency):
+        credited[line_id] = credited.get(line_id, ZERO) + part
+    return credited
+
+
+def credit_notes_by_line(charges: Sequence[BilledLine], earlier: Sequence[EarlierCredit],
+                         currency: str) -> dict[int, tuple[str, ...]]:
+    """Which earlier credit notes gave back part of each charge line, in the order given, by line id."""
+    by: dict[int, tuple[str, ...]] = {}
+    for credit, line_id, part in _parts(charges, earlier, currency):
+        named = by.get(line_id, ())
+        if part and credit.document and credit.document not in named:
+            by[line_id] = (*named, credit.document)
+    return by
+
+
+def _parts(charges: Sequence[BilledLine], earlier: Sequence[EarlierCredit],
+           currency: str) -> Iterator[tuple[EarlierCredit, int, Decimal]]:
+    """(credit, line id, part): what each earlier credit gave back of each charge line."""
     for credit in earlier:
         if credit.credits_line_id is not None:
             parts = {credit.credits_line_id: credit.amount}
         else:
             parts = _unused_days_parts(credit, charges, currency)
         for line_id, part in parts.items():
-            credited[line_id] = credited.get(line_id, ZERO) + part
-    return credited
+            yield credit, line_id, part
+
+
+def cap_unused_days(amount: Decimal, source: Creditable) -> Decimal:
+    """What a bill-run credit of unused days worth `amount` may give back of the line that billed the days.
+
+    Never more than remains of it after earlier credit notes (hand-raised and bill-run alike): nothing when
+    it is credited in full already. Both figures are rounded amounts, so the cap rounds nothing."""
+    return max(min(amount, source.remaining), ZERO)
+
+
+def cap_note(source: Creditable, currency: str) -> str:
+    """Why a credit of unused days was capped, for the credit note line finance reads."""
+    net = f"{format_amount(source.net, currency)} {currency}"
+    if source.credited <= 0:
+        return f"capped at the line's {net} net of discounts"
+    by = ", ".join(source.credited_by) or "earlier credit notes"
+    return f"capped: {format_amount(source.credited, currency)} {currency} of its {net} net already credited by {by}"
 
 
 def split(total: Decimal, weights: Sequence[tuple[int, Decimal]], currency: str,

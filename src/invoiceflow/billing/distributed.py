@@ -14,8 +14,8 @@ Why it is safe with several workers:
   contention is rare and lasts one batch, and a try-lock would throw away the batch's work and re-queue it.
   A global lock order plus lock-at-start leaves no cycle; if one ever happened, PostgreSQL's deadlock
   detector aborts one batch and its job is retried.
-- Retries never bill twice. A document is unique per (subscription, billing date, type), and a batch only
-  bills points without a document, so rerunning a committed batch writes nothing. A batch killed before
+- Retries never bill twice. A bill-run document is unique per (subscription, billing date, type), and a batch
+  only bills points without a document, so rerunning a committed batch writes nothing. A batch killed before
   commit left nothing. Progress is recorded in the same transaction as the documents, keyed by batch
   number, so a batch counts once however often it runs.
 - A worker SIGKILLed mid-batch stops sending heartbeats; every worker's periodic `invoiceflow.billing.tick`

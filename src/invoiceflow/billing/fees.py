@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from invoiceflow.billing.drafts import LineDraft
 from invoiceflow.billing.schedule import periods
@@ -29,20 +29,30 @@ Key = tuple[str, int]  # (charge code, contract version id)
 
 @dataclass(slots=True)
 class BilledDays:
-    """Days already billed per key (invoices add days, credit notes remove them), with the invoice that billed each."""
+    """Days already billed per key (invoices add days, credit notes remove them), with the invoice and the
+    invoice line that billed each (a credit of unused days is capped by what remains of that line)."""
 
     days: dict[Key, set[int]] = field(default_factory=lambda: defaultdict(set))
     invoice_of: dict[tuple[Key, int], int] = field(default_factory=dict)
+    line_of: dict[tuple[Key, int], int] = field(default_factory=dict)
 
-    def add(self, key: Key, start: date, end: date, invoice_id: int | None = None) -> None:
+    def add(self, key: Key, start: date, end: date, invoice_id: int | None = None, line_id: int | None = None) -> None:
         span = range(start.toordinal(), end.toordinal())
         self.days[key].update(span)
         if invoice_id is not None:
-            for day in span:
-                self.invoice_of[(key, day)] = invoice_id
+            self.invoice_of.update(((key, day), invoice_id) for day in span)
+        if line_id is not None:
+            self.line_of.update(((key, day), line_id) for day in span)
+
+    @property
+    def invoices(self) -> set[int]:
+        return set(self.invoice_of.values())
 
     def remove(self, key: Key, start: date, end: date) -> None:
-        self.days[key].difference_update(range(start.toordinal(), end.toordinal()))
+        span = range(start.toordinal(), end.toordinal())
+        self.days[key].difference_update(span)
+        for day in span:  # credited days billed again later are owed to the line that bills them then
+            self.line_of.pop((key, day), None)
 
 
 def owed_days(
@@ -66,27 +76,34 @@ def owed_days(
 
 
 def fee_lines(
-    sub: SubscriptionTerms, days_by_key: dict[Key, set[int]], line_type: str
+    sub: SubscriptionTerms, days_by_key: dict[Key, set[int]], line_type: str,
+    sources: Mapping[tuple[Key, int], int] | None = None,
 ) -> list[tuple[Key, LineDraft]]:
-    """One line per run of consecutive days within one nominal period, for every key."""
+    """One line per run of consecutive days within one nominal period, for every key.
+
+    With `sources` (the invoice line that billed each day) a run also ends where its source changes, so
+    every credit of unused days is against one invoice line and can be capped by what remains of it.
+    """
     versions = {v.id: v for v in sub.versions}
     lines = []
     for key in sorted(days_by_key, key=lambda k: (versions[k[1]].effective_from, k[0])):
         version = versions[key[1]]
         charge = next(c for c in version.charges if c.code == key[0])
-        for start, end in _runs(sub, sorted(days_by_key[key])):
+        source = {day: sources.get((key, day)) for day in days_by_key[key]} if sources else {}
+        for start, end in _runs(sub, sorted(days_by_key[key]), source):
             lines.append((key, _fee_line(sub, version, charge, start, end, line_type)))
     return lines
 
 
-def _runs(sub: SubscriptionTerms, ordinals: list[int]) -> list[tuple[date, date]]:
+def _runs(sub: SubscriptionTerms, ordinals: list[int], source: Mapping[int, int | None]) -> list[tuple[date, date]]:
     runs: list[tuple[date, date]] = []
     i = 0
     while i < len(ordinals):
         first = date.fromordinal(ordinals[i])
         period_end = sub.nominal_period(first)[1].toordinal()
         j = i
-        while j + 1 < len(ordinals) and ordinals[j + 1] == ordinals[j] + 1 and ordinals[j + 1] < period_end:
+        while (j + 1 < len(ordinals) and ordinals[j + 1] == ordinals[j] + 1 and ordinals[j + 1] < period_end
+               and source.get(ordinals[j + 1]) == source.get(ordinals[i])):
             j += 1
         runs.append((first, date.fromordinal(ordinals[j] + 1)))
         i = j + 1
@@ -136,5 +153,5 @@ def settle_advance(
     to_charge = {k: {day for day in d if day < limit} - billed.days.get(k, set()) for k, d in owed.items()}
     to_credit = {k: {day for day in d if day >= floor} - owed.get(k, set()) for k, d in billed.days.items()}
     charges = fee_lines(sub, {k: d for k, d in to_charge.items() if d}, "fee_advance")
-    credits = fee_lines(sub, {k: d for k, d in to_credit.items() if d}, "fee_advance_credit")
+    credits = fee_lines(sub, {k: d for k, d in to_credit.items() if d}, "fee_advance_credit", billed.line_of)
     return charges, credits

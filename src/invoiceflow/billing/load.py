@@ -10,8 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, select
 
+from invoiceflow.billing.crediting import BilledLine, Creditable, EarlierCredit, creditable_lines
+from invoiceflow.billing.drafts import CREDIT_NOTE
 from invoiceflow.billing.fees import BilledDays
 from invoiceflow.billing.terms import ChargeTerms, DiscountTerms, SubscriptionTerms, VersionTerms, effective_end
+from invoiceflow.lifecycle.states import VOID
 from invoiceflow.money import to_decimal
 from invoiceflow.rating.adjustments import Discount
 from invoiceflow.rating.prices import parse_price
@@ -140,8 +143,9 @@ def billed_advance_days(conn: Connection, subscription_ids: list[int], since: da
     """Advance fees already billed (minus credited) per subscription, for service days from `since` on."""
     result: dict[int, BilledDays] = defaultdict(BilledDays)
     rows = conn.execute(
-        select(invoices.c.subscription_id, invoices.c.id, invoices.c.document_type, invoice_lines.c.charge_code,
-               invoice_lines.c.contract_version_id, invoice_lines.c.service_start, invoice_lines.c.service_end)
+        select(invoices.c.subscription_id, invoices.c.id, invoices.c.document_type, invoice_lines.c.id.label("line_id"),
+               invoice_lines.c.charge_code, invoice_lines.c.contract_version_id, invoice_lines.c.service_start,
+               invoice_lines.c.service_end)
         .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
         .where(and_(invoices.c.subscription_id.in_(subscription_ids),
                     invoice_lines.c.line_type.in_(("fee_advance", "fee_advance_credit")),
@@ -151,10 +155,64 @@ def billed_advance_days(conn: Connection, subscription_ids: list[int], since: da
     for r in rows:
         key = (r.charge_code, r.contract_version_id)
         if r.document_type == "invoice":
-            result[r.subscription_id].add(key, r.service_start, r.service_end, r.id)
+            result[r.subscription_id].add(key, r.service_start, r.service_end, r.id, r.line_id)
         else:
             result[r.subscription_id].remove(key, r.service_start, r.service_end)
     return result
+
+
+def creditable_advance_lines(conn: Connection, invoice_ids: set[int]) -> dict[int, Creditable]:
+    """What remains creditable of every charge line of `invoice_ids`, by line id: the facts that cap the bill
+    run's credits of unused days. Three queries per batch: the invoices, their lines, and the lines of the
+    credit notes that are not void against them (raised by hand or by a bill run).
+
+    A credit note raised by hand inserts a row referencing the subscription, so it waits for the batch's lock
+    on the subscription row (PostgreSQL) or the write lock (SQLite): none can slip in between this read and
+    the batch's writes.
+    """
+    ids = sorted(invoice_ids)
+    if not ids:
+        return {}
+    currency = dict(conn.execute(select(invoices.c.id, invoices.c.currency).where(invoices.c.id.in_(ids))).all())
+    lines: dict[int, list[BilledLine]] = defaultdict(list)
+    for r in conn.execute(select(*_LINE_FACTS).where(invoice_lines.c.invoice_id.in_(ids))
+                          .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)):
+        lines[r.invoice_id].append(_billed_line(r))
+    earlier: dict[int, list[EarlierCredit]] = defaultdict(list)
+    for r in conn.execute(
+        select(*_LINE_FACTS, invoice_lines.c.credits_line_id, invoices.c.corrects_invoice_id, invoices.c.number)
+        .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
+        .where(invoices.c.corrects_invoice_id.in_(ids), invoices.c.document_type == CREDIT_NOTE,
+               invoices.c.status != VOID)
+        .order_by(invoices.c.id, invoice_lines.c.position)
+    ):
+        earlier[r.corrects_invoice_id].append(_earlier_credit(r))
+    return {c.line.id: c for invoice_id in ids
+            for c in creditable_lines(lines[invoice_id], earlier[invoice_id], currency[invoice_id])}
+
+
+_LINE_FACTS = (invoice_lines.c.id, invoice_lines.c.invoice_id, invoice_lines.c.position, invoice_lines.c.line_type,
+               invoice_lines.c.description, invoice_lines.c.amount, invoice_lines.c.quantity,
+               invoice_lines.c.charge_code, invoice_lines.c.contract_version_id, invoice_lines.c.service_start,
+               invoice_lines.c.service_end, invoice_lines.c.trace)
+
+
+def _billed_line(r: Any) -> BilledLine:
+    until = (r.trace or {}).get("applies_before")
+    return BilledLine(
+        id=r.id, position=r.position, line_type=r.line_type, description=r.description, amount=r.amount,
+        quantity=r.quantity, charge_code=r.charge_code, contract_version_id=r.contract_version_id,
+        service_start=r.service_start, service_end=r.service_end,
+        applies_before=date.fromisoformat(until) if isinstance(until, str) else None)
+
+
+def _earlier_credit(r: Any) -> EarlierCredit:
+    """A line of an earlier credit note; it counted a quantity only if it named the line it credits."""
+    return EarlierCredit(
+        amount=r.amount, credits_line_id=r.credits_line_id,
+        quantity=r.quantity if r.credits_line_id is not None else None, charge_code=r.charge_code,
+        contract_version_id=r.contract_version_id, service_start=r.service_start, service_end=r.service_end,
+        document=r.number or f"credit note {r.invoice_id}")
 
 
 class CreditBalances:

@@ -1,9 +1,9 @@
 """Bill runs: every subscription due on or before a date, billed in batches, idempotent and resumable.
 
 Each batch of subscriptions is one transaction: load terms and history, find due billing points, aggregate
-the usage windows of the whole batch in one query, assemble documents, write them. A document is unique per
-(subscription, billing date, document type) in the database, so running the same bill run twice creates
-nothing new, and a run killed at any point resumes by running it again: committed batches are skipped
+the usage windows of the whole batch in one query, assemble documents, write them. A bill-run document is
+unique per (subscription, billing date, document type) in the database, so running the same bill run twice
+creates nothing new, and a run killed at any point resumes by running it again: committed batches are skipped
 because their points are billed, the interrupted batch is redone from scratch. Memory holds one batch.
 """
 
@@ -21,7 +21,8 @@ from sqlalchemy import Engine, func, insert, select, update
 
 from invoiceflow.billing.assemble import assemble_point
 from invoiceflow.billing.drafts import CREDIT_NOTE, DocumentDraft
-from invoiceflow.billing.load import CatalogCache, CreditBalances, billed_advance_days, billed_points, load_batch
+from invoiceflow.billing.load import (
+    CatalogCache, CreditBalances, billed_advance_days, billed_points, creditable_advance_lines, load_batch)
 from invoiceflow.billing.persist import advance_usage_cursors, write_documents
 from invoiceflow.billing.schedule import due_work
 from invoiceflow.billing.usage import UsageWindow, usage_windows
@@ -140,13 +141,14 @@ def bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Clo
                 windows += usage_windows(sub, item.arrears)
     aggregates, transactions = _measure(conn, tenant_id, windows)
     billed = billed_advance_days(conn, [p[0].id for p in plans], min(p[2] for p in plans))
+    creditable = creditable_advance_lines(conn, {i for days in billed.values() for i in days.invoices})
     balances = CreditBalances(conn, sorted({p[0].customer_id for p in plans}))
     documents: list[DocumentDraft] = []
     cursors = []
     billed_subs = set()
     for sub, work, lower in plans:
         try:
-            documents += _assemble(sub, work, billed[sub.id], lower, aggregates, transactions, balances)
+            documents += _assemble(sub, work, billed[sub.id], lower, aggregates, transactions, balances, creditable)
             billed_subs.add(sub.id)
         except InvoiceflowError as exc:  # one subscription's bad data never blocks the rest of the run
             report.failures.append((sub.code, str(exc)))
@@ -161,12 +163,12 @@ def bill_batch(conn, tenant_id: int, run_id: int, batch, as_of: date, clock: Clo
         report.count_by[(doc.document_type, doc.currency)] += 1
 
 
-def _assemble(sub, work, billed, lower, aggregates, transactions, balances) -> list[DocumentDraft]:
+def _assemble(sub, work, billed, lower, aggregates, transactions, balances, creditable) -> list[DocumentDraft]:
     """All points of one subscription; credit draws are committed to `balances` only if every point succeeds."""
     documents, drawn = [], Decimal(0)
     for item in work:
         available = balances.available(sub.customer_id, item.point) - drawn
-        result = assemble_point(sub, item, billed, lower, aggregates, transactions, available)
+        result = assemble_point(sub, item, billed, lower, aggregates, transactions, available, creditable)
         drawn += result.credit_used
         documents += [d for d in (result.invoice, result.credit_note) if d is not None]
     balances.draw(sub.customer_id, drawn)
