@@ -3,8 +3,8 @@
 openapi-python-client generates a typed client from the app's own document; a warning from it means it
 skipped part of the API, so the test fails with the generator's output. The generated functions then talk
 to a real `invoiceflow serve` process on a loopback port: list and read customers, post a usage event, list
-invoices with filters, read one, and get a 404 problem document back as a typed object. Nothing leaves the
-machine: the generator runs locally and the server listens on 127.0.0.1.
+invoices with filters, read one, and get a 404 and a 422 back as the one shared `Problem` model. Nothing
+leaves the machine: the generator runs locally and the server listens on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def client_package(tmp_path_factory) -> ModuleType:
 
 
 def operation(package: ModuleType, name: str) -> ModuleType:
-    """One generated operation module, e.g. "catalog.list_customers_v1_customers_get"."""
+    """One generated operation module, e.g. "catalog.list_customers" (tag, then operation id)."""
     return importlib.import_module(f"{package.__name__}.api.{name}")
 
 
@@ -117,44 +117,50 @@ def test_a_generated_client_works_against_a_live_server(world, client_package, d
     models = importlib.import_module(f"{PACKAGE}.models")
     with serving(db_url, tmp_path / "serve.log") as url, \
             pkg.AuthenticatedClient(base_url=url, token=alpha.keys["revops"]) as api:
-        page = operation(pkg, "catalog.list_customers_v1_customers_get").sync(client=api, limit=500)
+        page = operation(pkg, "catalog.list_customers").sync(client=api, limit=500)
         assert isinstance(page, models.PageCustomer) and page.has_more is False
         codes = [c.code for c in page.data]
         assert "only-a" in codes and "only-b" not in codes  # the key's tenant only
 
-        customer = operation(pkg, "catalog.get_customer_v1_customers_code_get").sync(client=api, code="only-a")
+        customer = operation(pkg, "catalog.get_customer").sync(client=api, code="only-a")
         assert isinstance(customer, models.Customer)
         assert (customer.code, customer.currency, customer.legal_entity) == ("only-a", "EUR", "only-a-le")
         assert customer.account_ids == ["tel-only-a"]
 
         event = models.UsageEventIn(transaction_id="generated-1", customer="only-a", metric="only-a_meter",
                                     timestamp=datetime(2026, 9, 20, 12, tzinfo=timezone.utc), value="1")
-        posted = operation(pkg, "usage.ingest_one_v1_usage_events_post").sync_detailed(
-            client=api, body=event, idempotency_key="generated-client-1")
+        posted = operation(pkg, "usage.ingest_one").sync_detailed(client=api, body=event,
+                                                                 idempotency_key="generated-client-1")
         assert posted.status_code == 201 and isinstance(posted.parsed, models.IngestResult), posted.content
         assert (posted.parsed.received, posted.parsed.inserted, posted.parsed.duplicates) == (1, 1, 0)
-        stored = operation(pkg, "usage.get_usage_v1_usage_events_transaction_id_get").sync(
-            client=api, transaction_id="generated-1")
+        stored = operation(pkg, "usage.get_usage").sync(client=api, transaction_id="generated-1")
         assert isinstance(stored, models.UsageEvent) and stored.quantity == "1" and stored.customer == "only-a"
+        assert stored.timestamp == datetime(2026, 9, 20, 12, tzinfo=timezone.utc)  # a date-time, parsed
 
-        status = models.ListDocumentsV1InvoicesGetStatusType0.VALIDATED
-        listed = operation(pkg, "invoices.list_documents_v1_invoices_get").sync(client=api, status=status,
-                                                                                  currency="USD")
+        unknown = models.UsageEventIn(transaction_id="generated-2", customer="nobody", metric="only-a_meter",
+                                      timestamp=datetime(2026, 9, 20, 12, tzinfo=timezone.utc), value=2)
+        refused = operation(pkg, "usage.ingest_one").sync_detailed(client=api, body=unknown)
+        assert refused.status_code == 422 and isinstance(refused.parsed, models.Problem), refused.content
+        [error] = refused.parsed.errors
+        assert isinstance(error, models.ProblemFieldError)
+        assert (error.field, error.pointer) == ("customer", "/customer") and "nobody" in error.detail
+
+        status = models.ListInvoicesStatusType0.VALIDATED
+        listed = operation(pkg, "invoices.list_invoices").sync(client=api, status=status, currency="USD")
         assert isinstance(listed, models.PageInvoiceSummary)
         assert sorted(i.customer for i in listed.data) == ["austin", "oakland"]
         assert all(i.status == "validated" and i.currency == "USD" for i in listed.data)
 
         summary = next(i for i in listed.data if i.customer == "austin")
-        invoice = operation(pkg, "invoices.get_document_v1_invoices_invoice_id_get").sync(client=api,
-                                                                                        invoice_id=summary.id)
+        invoice = operation(pkg, "invoices.get_invoice").sync(client=api, invoice_id=summary.id)
         assert isinstance(invoice, models.Invoice) and invoice.id == summary.id
         assert isinstance(invoice.total, str) and Decimal(invoice.total) == stored_total(engine, summary.id)
         assert invoice.total == summary.total == "318.75" and invoice.tax_total == "18.75"  # decimal strings
         assert sum(Decimal(line.amount) for line in invoice.lines) == Decimal(invoice.subtotal)
 
-        missing = operation(pkg, "catalog.get_customer_v1_customers_code_get").sync_detailed(client=api,
-                                                                                            code="nobody")
+        missing = operation(pkg, "catalog.get_customer").sync_detailed(client=api, code="nobody")
         problem = missing.parsed
         assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
-        assert problem.status == 404 and problem.type_.endswith("/not-found"), missing.content
+        assert isinstance(problem, models.Problem), missing.content
+        assert problem.status == 404 and problem.type_.endswith("/not-found")
         assert "nobody" in problem.detail

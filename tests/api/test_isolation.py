@@ -43,16 +43,23 @@ BODIES = {
         {"effective_from": "2026-01-01", "plan": "only-b-plan"},
         {"effective_from": "2026-12-01", "plan": "only-b-plan"}]},
     "/v1/subscriptions/{code}": {"contract": "c-only-b", "interval": "annual", "start_date": "2026-09-01"},
+    # members are named per tenant: this sets alpha's own admin-user to what it holds, never beta's
+    "/v1/members/{name}": {"roles": ["admin"]},
+    "/v1/api-keys": {"member": "admin-user", "roles": ["admin"]},
 }
 TABLES = ("invoices", "invoice_transitions", "review_cases", "findings", "effects", "usage_events", "policies",
           "audit_log", "customers", "contract_versions", "bill_runs", "members", "approvals", "legal_entities",
-          "products", "meters", "plans", "plan_versions", "contracts", "subscriptions", "customer_accounts")
+          "products", "meters", "plans", "plan_versions", "contracts", "subscriptions", "customer_accounts",
+          "api_keys")
 
 
-def beta_targets(beta) -> dict[str, str]:
+def beta_targets(engine, beta) -> dict[str, str]:
+    with engine.connect() as conn:
+        key_id = conn.execute(text("SELECT min(id) FROM api_keys WHERE tenant_id = :t"), {"t": beta.id}).scalar_one()
     return {"invoice_id": str(beta.invoices[0]), "case_id": str(beta.cases[0]), "effect_id": str(beta.effect),
             "event_id": "beta-evt-1", "endpoint_id": "1", "delivery_id": str(beta.effect),
-            "run_id": str(beta.bill_run), "transaction_id": "only-b-evt-0", "version": "2", "queue": "finance"}
+            "run_id": str(beta.bill_run), "transaction_id": "only-b-evt-0", "version": "2", "queue": "finance",
+            "key_id": str(key_id), "name": "admin-user"}
 
 
 def code_for(path: str) -> str:
@@ -77,7 +84,7 @@ def snapshot(engine, tenant_id: int) -> dict[str, list]:
 def test_alpha_cannot_read_or_write_beta(world, client):
     engine, alpha, beta = world
     before = snapshot(engine, beta.id)
-    targets = beta_targets(beta)
+    targets = beta_targets(engine, beta)
     beta_markers = ("only-b", "beta")  # beta's codes and tenant code; a response may echo what was sent
     checked = 0
     for route in all_routes(client.app):
@@ -97,6 +104,11 @@ def test_alpha_cannot_read_or_write_beta(world, client):
             sent = path + str(body)
             assert not any(m in text_ and m not in sent for m in beta_markers), (method, path, text_[:500])
             if params and route.path != "/v1/queues/{queue}/cases":
+                if route.path == "/v1/members/{name}":  # acts on the caller's own member of that name
+                    assert response.status_code == 200, (method, path, response.status_code, text_)
+                    assert response.json()["roles"] == ["admin"]
+                    checked += 1
+                    continue
                 expected = 412 if method == "PUT" and "{code}" in route.path else 404
                 assert response.status_code == expected, (method, path, response.status_code, text_)
                 assert response.headers["content-type"] == "application/problem+json"

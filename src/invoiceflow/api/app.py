@@ -19,12 +19,14 @@ from sqlalchemy import Engine
 
 from invoiceflow.api import idempotency, problems, tokens
 from invoiceflow.api.context import ApiContext, ApiSettings
+from invoiceflow.api.routing import operation_id
 from invoiceflow.api.routes import bill_runs, cases, catalog, contracts, invoices, operations, policies, usage
-from invoiceflow.api.routes import integrations, webhooks
+from invoiceflow.api.routes import access, integrations, webhooks
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.team import ROLES
 
-ROUTERS = (catalog, contracts, usage, bill_runs, invoices, cases, policies, operations, integrations, webhooks)
+ROUTERS = (catalog, contracts, usage, bill_runs, invoices, cases, policies, operations, integrations, webhooks,
+           access)
 PURGE_EVERY_S = 3600
 log = logging.getLogger("invoiceflow.api")
 
@@ -42,7 +44,7 @@ def create_app(engine: Engine, *, settings: ApiSettings | None = None, clock: Cl
             task.cancel()
 
     app = FastAPI(title="invoiceflow API", version="1", openapi_url="/openapi.json", docs_url="/docs",
-                  redoc_url=None, lifespan=lifespan,
+                  redoc_url=None, lifespan=lifespan, generate_unique_id_function=operation_id,
                   description="Order-to-cash engine: catalog, usage, bill runs, invoices, review, policies, "
                               "audit and effects. Errors are RFC 9457 problem documents (docs/api.md).")
     app.state.api = ctx
@@ -92,8 +94,38 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         "oauth2": {"type": "oauth2", "flows": {"clientCredentials": {
             "tokenUrl": "/v1/oauth/token", "scopes": {role: f"act with the {role} role" for role in ROLES}}}},
     }
+    _share_problem_schema(schema)
     app.openapi_schema = schema
     return schema
+
+
+def _share_problem_schema(schema: dict[str, Any]) -> None:
+    """Publish `Problem` once, and point FastAPI's own 422 answers at it: the app answers them with a problem
+    document (problems.install), never with FastAPI's `HTTPValidationError`."""
+    schemas, shared = schema["components"].setdefault("schemas", {}), problems.problem_components()
+    if taken := sorted(shared.keys() & schemas.keys()):
+        raise RuntimeError(f"the OpenAPI component names {taken} are reserved for the problem document")
+    schemas.update(shared)
+    fastapi_422 = {"$ref": "#/components/schemas/HTTPValidationError"}
+    for operation in (op for item in schema.get("paths", {}).values() for op in item.values()
+                      if isinstance(op, dict)):
+        for response in operation.get("responses", {}).values():
+            content = response.get("content", {})
+            if content.get("application/json", {}).get("schema") == fastapi_422:
+                response["content"] = {problems.PROBLEM_JSON: {"schema": problems.problem_schema()}}
+    for name in ("HTTPValidationError", "ValidationError"):  # the first refers to the second
+        if name not in _refs(schema):
+            schemas.pop(name, None)
+
+
+def _refs(node: Any) -> set[str]:
+    """The names of the component schemas referenced anywhere under `node`."""
+    if isinstance(node, dict):
+        found = {node["$ref"].rsplit("/", 1)[-1]} if isinstance(node.get("$ref"), str) else set()
+        return found.union(*(_refs(value) for value in node.values()))
+    if isinstance(node, list):
+        return set().union(*(_refs(item) for item in node))
+    return set()
 
 
 async def _purge_loop(ctx: ApiContext) -> None:

@@ -10,6 +10,9 @@ different requests under one key is a client bug that would otherwise silently d
 The request hash covers the method, the path with its query and the body (JSON bodies canonicalised, so key
 order and whitespace do not matter). Keys are kept `idempotency_ttl_hours` (at least 24 h) and purged after.
 
+A response that shows a secret once (a new API key) stores a copy without it: its replay confirms what was
+made but does not hand the secret out again.
+
 What is not stored, so the retry runs again: responses to requests refused before the operation started
 (malformed or invalid request, missing permission, failed precondition) and server errors. A reservation
 whose request died with its process is taken over after `STALE_AFTER`; the operations behind the API are
@@ -98,7 +101,8 @@ def reserve(engine: Engine, tenant_id: int, key: str, method: str, path: str, re
 def complete(engine: Engine, reservation: Reservation, response: Response) -> None:
     """Store the response of a reserved request."""
     headers = {k: v for k, v in response.headers.items() if k in KEPT_HEADERS}
-    body = bytes(response.body).decode("utf-8", "replace")
+    # a response carrying a secret shown once (a new API key) stores a copy without it
+    body = bytes(getattr(response, "stored_body", response.body)).decode("utf-8", "replace")
     with engine.begin() as conn:
         conn.execute(update(idempotency_keys).where(idempotency_keys.c.id == reservation.row_id).values(
             status_code=response.status_code, response_headers=headers, response_body=body))

@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "integrations.receive": frozenset({"integration"}),
     "webhooks.read": frozenset({"admin", "finance", "revops", "auditor"}),
     "webhooks.write": frozenset({"admin"}),  # endpoints decide where tenant data goes
+    "access.read": frozenset({"admin", "auditor"}),  # API keys (never secrets) and team members
+    "access.manage": frozenset({"admin"}),  # create and revoke keys, set members' roles
 }
 
 

@@ -171,15 +171,33 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(OperationalError, on_busy)
 
 
+PROBLEM_REF = "#/components/schemas/Problem"
+
+
 def problem_schema() -> dict[str, Any]:
-    """The OpenAPI schema of a problem document (used for every error response)."""
-    error = {"type": "object", "properties": {
-        "field": {"type": "string"}, "pointer": {"type": "string"}, "in": {"type": "string"},
-        "detail": {"type": "string"}, "record": {"type": "string"}}, "required": ["field", "detail"]}
-    return {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-        "detail": {"type": "string"}, "instance": {"type": "string"},
-        "errors": {"type": "array", "items": error}}, "additionalProperties": True}
+    """The schema of every error response: a reference to the one `Problem` the document publishes, so a
+    generated client has a single error type rather than a copy per status of every operation."""
+    return {"$ref": PROBLEM_REF}
+
+
+def problem_components() -> dict[str, dict[str, Any]]:
+    """The component schemas `problem_schema` refers to. Extension members (`rule`, `current_etag`, ...) vary
+    by problem, hence `additionalProperties`."""
+    error = {"type": "object", "required": ["field", "detail"], "properties": {
+        "field": {"type": "string", "description": "The dotted field name (`events[3].timestamp`)."},
+        "pointer": {"type": "string", "description": "A JSON pointer into the request body (`/events/3/timestamp`)."},
+        "in": {"type": "string", "description": "Where the field is: body, query, path or header."},
+        "detail": {"type": "string", "description": "What is wrong with it."},
+        "record": {"type": "string", "description": "The record of a document or batch it belongs to."}},
+        "description": "One invalid field of the request."}
+    problem = {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+        "type": {"type": "string", "description": "A URI naming the kind of problem."},
+        "title": {"type": "string"}, "status": {"type": "integer", "description": "The HTTP status."},
+        "detail": {"type": "string", "description": "What went wrong with this request."},
+        "instance": {"type": "string", "description": "The path of the request."},
+        "errors": {"type": "array", "items": {"$ref": "#/components/schemas/ProblemFieldError"}}},
+        "additionalProperties": True, "description": "An RFC 9457 problem document (application/problem+json)."}
+    return {"Problem": problem, "ProblemFieldError": error}
 
 
 def _slug(title: str) -> str:

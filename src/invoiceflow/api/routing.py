@@ -3,7 +3,8 @@
 Putting this in the route class, not in middleware, keeps it next to the routing decision: a route built
 with `ApiRoute` must declare exactly one permission (`allow(...)` in its dependencies) or the app refuses
 to start, and its OpenAPI operation is documented with that permission, the bearer security scheme, the
-`Idempotency-Key` header (POST) and every problem response it can give. Order per request:
+`Idempotency-Key` header (POST) and every problem response it can give; `operation_id` gives each
+operation its short id. Order per request:
 
 1. authenticate the bearer credential (401), 2. spend a token of the tenant's bucket (429),
 3. for POST: refuse oversized bodies (413) and, with an Idempotency-Key, replay or reserve,
@@ -12,7 +13,9 @@ to start, and its OpenAPI operation is documented with that permission, the bear
 
 from __future__ import annotations
 
+import itertools
 import logging
+import re
 from datetime import timedelta
 from typing import Any, Callable
 
@@ -36,6 +39,7 @@ _PROBLEMS = {400: "Malformed request", 401: "Missing or invalid credential", 403
              "progress)", 413: "Request too large", 422: "Invalid fields (each named in `errors`)",
              429: "Rate limit exceeded (see Retry-After)", 503: "Database busy (see Retry-After)"}
 _PRECONDITIONS = {412: "If-Match does not match the current ETag", 428: "If-Match is required"}
+_VERSION = re.compile(r"^v\d+$")  # /v1: not a resource
 IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False,
                       "description": "Any unique string (e.g. a UUID): a retry with the same key and body returns "
                                      "the first response; kept 24 h.",
@@ -46,6 +50,53 @@ def problem_responses(*codes: int) -> dict[int, Any]:
     texts = {**_PROBLEMS, **_PRECONDITIONS}
     return {c: {"description": texts[c], "content": {PROBLEM_JSON: {"schema": problem_schema()}}}
             for c in codes}
+
+
+def operation_id(route: APIRoute) -> str:
+    """A short, stable operationId: the endpoint's name (`list_customers`), which generated clients turn into
+    function and model names. It depends on the route alone, so adding a route never renames another.
+
+    Two kinds of name need the path's resource to say what they act on: a bare verb (`get` on
+    /v1/effects/{effect_id} is `get_effect`), and an endpoint defined once per prefix or source in a loop,
+    whose function name all its copies share (`list_events` on /v1/integrations/crm/events is
+    `list_crm_events`). The resource is the innermost path segment before the first parameter that the name
+    does not already say; it replaces a noun the path never uses (`get_document` on /v1/credit-notes/{id} is
+    `get_credit_note`) and otherwise follows the verb (`get_invoice_history`). A name given with `name=` is
+    taken as it is: its author made it specific.
+    """
+    name = _snake(route.name)
+    if route.name != getattr(route.endpoint, "__name__", route.name):
+        return name
+    words = name.split("_")
+    segments = [s for s in route.path.split("/") if s and not _VERSION.match(s)]
+    path_words = {_singular(w) for s in segments if not s.startswith("{") for w in _snake(s).split("_")}
+    name_words = {_singular(w) for w in words}
+    made_in_loop = "<locals>" in getattr(route.endpoint, "__qualname__", "")
+    if not made_in_loop and (len(words) > 1 or name_words & path_words):
+        return name
+    resource = [_snake(s) for s in itertools.takewhile(lambda s: not s.startswith("{"), segments)]
+    unsaid = [s for s in resource if not {_singular(w) for w in s.split("_")} <= name_words]
+    if not unsaid:
+        return name
+    qualifier, (verb, *noun) = unsaid[-1], words
+    if noun and not {_singular(w) for w in noun} & path_words:
+        return f"{verb}_{qualifier if noun[-1].endswith('s') else _singular_of(qualifier)}"
+    return "_".join([verb, _singular_of(qualifier), *noun])
+
+
+def _snake(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def _singular(word: str) -> str:
+    if word.endswith("ies"):
+        return word[:-3] + "y"
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+
+
+def _singular_of(snake: str) -> str:
+    head, _, last = snake.rpartition("_")
+    return f"{head}_{_singular(last)}" if head else _singular(last)
 
 
 class ApiRoute(APIRoute):

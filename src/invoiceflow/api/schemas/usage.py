@@ -7,18 +7,26 @@ themselves are validated once, by the ingestion's own parser, which enforces eve
 (unknown fields, types, lengths) and names each problem by its pointer. Validating them twice would cost
 more than ingesting them, and a Pydantic `Decimal` would turn every plain "12.5" into a type the
 ingestion's lean path does not take. The OpenAPI schema of the batch is `batch_schema()`.
+
+A single event is validated by Pydantic, all but its `value`, which reaches the ingestion as sent so that
+the ingestion's rules hold for it as in a batch: a JSON float (1.5) is refused on `value`, with the reason,
+where a Pydantic `Decimal` would have taken it and hidden the float.
 """
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, TypeAdapter
+from pydantic import ConfigDict, Field, TypeAdapter, WithJsonSchema
 from typing_extensions import NotRequired, TypedDict
 
 from invoiceflow.api.context import MAX_BATCH
 from invoiceflow.api.schemas.common import ReadModel
+
+# What a client should send; the ingestion also takes other exact spellings ("1.50000000").
+QUANTITY = {"anyOf": [{"type": "integer"}, {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,6})?$"},
+                      {"type": "null"}]}
+UtcTime = Annotated[str, Field(json_schema_extra={"format": "date-time"})]  # ISO 8601 in UTC, with Z
 
 
 class UsageEventIn(TypedDict):
@@ -32,7 +40,9 @@ class UsageEventIn(TypedDict):
     metric: Annotated[str, Field(min_length=1, max_length=64, description="A meter code.")]
     timestamp: Annotated[str, Field(max_length=64, description="ISO 8601 with Z or an offset.",
                                     json_schema_extra={"format": "date-time"})]
-    value: NotRequired[Annotated[Decimal | None, Field(description="Integer or decimal string, at most 6 decimals.")]]
+    value: NotRequired[Annotated[Any, WithJsonSchema(QUANTITY),
+                                 Field(description="An integer or a decimal string with at most 6 decimals "
+                                                   "(never a JSON float: it cannot hold 0.1 exactly).")]]
     properties: NotRequired[dict[str, Any] | None]
 
 
@@ -74,10 +84,10 @@ class UsageEvent(ReadModel):
     transaction_id: str
     customer: str
     metric: str
-    timestamp: str
+    timestamp: UtcTime
     quantity: str = Field(description="What the event counts for its meter (a count meter: 1), a decimal string.")
     distinct_value: str | None = None
     dims: str = ""
     properties: dict[str, Any] | None = None
     late: bool
-    ingested_at: str
+    ingested_at: UtcTime
