@@ -135,3 +135,23 @@ def test_batch_items_are_checked_by_the_ingestion_rules(world, client):
     found = problem(client.post("/v1/usage-events/batch", headers=auth(alpha.keys["revops"]), json=body), 422)
     assert {e["pointer"] for e in found["errors"]} == {"/events/1"}
     assert events_count(engine, alpha.id) == 3
+
+
+def test_oversized_bodies_are_refused_before_anything_reads_them(world):
+    """POST, PUT and PATCH bodies over the configured limit get 413, whatever the endpoint."""
+    from conftest import settings
+    from fastapi.testclient import TestClient
+
+    from api_seed import clock
+    from invoiceflow.api import create_app
+
+    engine, alpha, _ = world
+    small = create_app(engine, settings=settings(max_body_bytes=2_000), clock=clock())
+    big = {"name": "x" * 3_000, "currency": "EUR", "legal_entity": "only-a-le"}
+    with TestClient(small, raise_server_exceptions=False) as client:
+        for method, path, body in (("POST", "/v1/usage-events/batch", {"events": [{"note": "x" * 3_000}]}),
+                                   ("PUT", "/v1/customers/only-a", big),
+                                   ("PATCH", "/v1/webhook-endpoints/1", {"description": "x" * 3_000})):
+            found = problem(client.request(method, path, headers=auth(alpha.keys["admin"]), json=body), 413)
+            assert "2000 bytes" in found["detail"], (method, path)
+    assert events_count(engine, alpha.id) == 3

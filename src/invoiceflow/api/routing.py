@@ -7,7 +7,8 @@ to start, and its OpenAPI operation is documented with that permission, the bear
 operation its short id. Order per request:
 
 1. authenticate the bearer credential (401), 2. spend a token of the tenant's bucket (429),
-3. for POST: refuse oversized bodies (413) and, with an Idempotency-Key, replay or reserve,
+3. for POST, PUT and PATCH: refuse oversized bodies (413); for POST with an Idempotency-Key, replay or
+   reserve,
 4. run the endpoint (the permission dependency answers 403 first).
 """
 
@@ -38,6 +39,7 @@ _PROBLEMS = {400: "Malformed request", 401: "Missing or invalid credential", 403
              404: "Not found in this tenant", 409: "Conflict (state, concurrency or an idempotent request in "
              "progress)", 413: "Request too large", 422: "Invalid fields (each named in `errors`)",
              429: "Rate limit exceeded (see Retry-After)", 503: "Database busy (see Retry-After)"}
+_WITH_BODY = {"POST", "PUT", "PATCH"}  # bodies are size-checked before any handler reads them
 _PRECONDITIONS = {412: "If-Match does not match the current ETag", 428: "If-Match is required"}
 _VERSION = re.compile(r"^v\d+$")  # /v1: not a resource
 IDEMPOTENCY_HEADER = {"name": "Idempotency-Key", "in": "header", "required": False,
@@ -129,13 +131,15 @@ class ApiRoute(APIRoute):
             principal = await run_in_threadpool(authenticate, ctx, request.headers.get("authorization"))
             request.state.principal = principal
             ctx.limiter.take(principal.tenant_id)
-            if request.method != "POST":
+            if request.method not in _WITH_BODY:
                 return await handler(request)
             length = request.headers.get("content-length")
             if length and length.isdigit() and int(length) > ctx.settings.max_body_bytes:
                 raise ApiProblem(413, f"request body over {ctx.settings.max_body_bytes} bytes")
             if len(await request.body()) > ctx.settings.max_body_bytes:
                 raise ApiProblem(413, f"request body over {ctx.settings.max_body_bytes} bytes")
+            if request.method != "POST":
+                return await handler(request)
             key = request.headers.get("idempotency-key")
             if key is None:
                 return await handler(request)
