@@ -133,7 +133,7 @@ def test_a_generated_client_works_against_a_live_server(world, client_package, d
                                                                  idempotency_key="generated-client-1")
         assert posted.status_code == 201 and isinstance(posted.parsed, models.IngestResult), posted.content
         assert (posted.parsed.received, posted.parsed.inserted, posted.parsed.duplicates) == (1, 1, 0)
-        stored = operation(pkg, "usage.get_usage").sync(client=api, transaction_id="generated-1")
+        stored = operation(pkg, "usage.get_usage_event").sync(client=api, transaction_id="generated-1")
         assert isinstance(stored, models.UsageEvent) and stored.quantity == "1" and stored.customer == "only-a"
         assert stored.timestamp == datetime(2026, 9, 20, 12, tzinfo=timezone.utc)  # a date-time, parsed
 

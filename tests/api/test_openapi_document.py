@@ -101,6 +101,8 @@ def test_operation_ids_are_short_unique_and_name_their_resource(document):
     duplicated = sorted(i for i in ids.values() if list(ids.values()).count(i) > 1)
     assert duplicated == []
     assert [i for i in ids.values() if not OPERATION_ID.match(i) or "_v1_" in i] == []
+    bare = sorted(i for (_, path), i in ids.items() if path.startswith("/v1/") and "_" not in i)
+    assert bare == [], "an operation id names its verb and its object, e.g. retry_effect"
     assert {ids["GET", "/v1/customers"], ids["GET", "/v1/customers/{code}"], ids["POST", "/v1/usage-events/batch"],
             ids["GET", "/v1/invoices"], ids["GET", "/v1/credit-notes"], ids["GET", "/v1/credit-notes/{invoice_id}"],
             ids["GET", "/v1/integrations/crm/events"], ids["GET", "/v1/effects/{effect_id}"],

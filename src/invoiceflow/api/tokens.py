@@ -47,7 +47,7 @@ _ERRORS = {str(code): {"description": text, "content": {PROBLEM_JSON: {"schema":
              openapi_extra={"requestBody": {"required": True,
                                             "content": {"application/x-www-form-urlencoded": {"schema": _FORM}}},
                             "responses": _ERRORS, "x-permission": "public"})
-async def token(request: Request) -> TokenResponse:
+async def issue_token(request: Request) -> TokenResponse:
     """Exchange client credentials for a bearer token (grant_type=client_credentials)."""
     ctx: ApiContext = request.app.state.api
     if not ctx.settings.jwt_secret:

@@ -17,7 +17,8 @@ from sqlalchemy import select, update
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from invoiceflow.api.credentials import KEY_PREFIX, create_api_key
+from invoiceflow.api import credentials
+from invoiceflow.api.credentials import KEY_PREFIX
 from invoiceflow.api.deps import Id, api_router, caller, ctx_of, not_found
 from invoiceflow.api.pagination import Page, PageParams, fetch_page, page_of
 from invoiceflow.api.permissions import allow
@@ -58,11 +59,11 @@ def list_api_keys(request: Request, page: PageParams = Depends(),
 
 @router.post("/v1/api-keys", response_model=ApiKeyCreated, status_code=201, dependencies=[allow("access.manage")],
              summary="Create an API key for a member, scoped to roles; the key is in this answer only")
-def create_key(body: ApiKeyIn, request: Request) -> SecretResponse:
+def create_api_key(body: ApiKeyIn, request: Request) -> SecretResponse:
     ctx, who = ctx_of(request), caller(request)
     at = ctx.clock.now()
     with ctx.engine.begin() as conn:
-        created = create_api_key(conn, who.tenant_id, member=body.member, roles=body.roles, actor=who.member,
+        created = credentials.create_api_key(conn, who.tenant_id, member=body.member, roles=body.roles, actor=who.member,
                                  at=at, label=body.label)
         append_entry(conn, tenant_id=who.tenant_id, actor=who.member, action="api_key.created", object_type="api_key",
                      object_id=created.name, at=at, payload={"member": created.member, "roles": list(created.roles),
@@ -74,7 +75,7 @@ def create_key(body: ApiKeyIn, request: Request) -> SecretResponse:
 
 @router.post("/v1/api-keys/{key_id}/revoke", response_model=ApiKey, dependencies=[allow("access.manage")],
              summary="Revoke an API key (idempotent); its next request is refused")
-def revoke_key(key_id: Id, request: Request) -> dict[str, Any]:
+def revoke_api_key(key_id: Id, request: Request) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     at = ctx.clock.now()
     with ctx.engine.begin() as conn:
@@ -102,7 +103,7 @@ def list_members(request: Request) -> dict[str, Any]:
 
 @router.put("/v1/members/{name}", response_model=Member, dependencies=[allow("access.manage")],
             summary="Give a member exactly these roles (audited); an empty list takes every role away")
-def set_roles(name: str, body: MemberIn, request: Request) -> dict[str, Any]:
+def set_member_roles(name: str, body: MemberIn, request: Request) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     at = ctx.clock.now()
     with ctx.engine.begin() as conn:

@@ -82,7 +82,7 @@ def list_cases(request: Request, page: PageParams = Depends(), queue: Queue | No
 
 @router.get("/v1/queues/{queue}/cases", response_model=Page[CaseSummary], dependencies=[allow("cases.read")],
             summary="Open cases of one queue")
-def queue_cases(queue: Queue, request: Request, page: PageParams = Depends()) -> dict[str, Any]:
+def list_queue_cases(queue: Queue, request: Request, page: PageParams = Depends()) -> dict[str, Any]:
     return list_cases(request, page, queue=queue, status="open", case_type=None)
 
 
@@ -98,7 +98,7 @@ def get_case(case_id: Id, request: Request, response: Response) -> dict[str, Any
 
 @router.post("/v1/cases/{case_id}/assign", response_model=Case, dependencies=[allow("cases.work")],
              responses=problem_responses(412, 428), summary="Assign a case (If-Match required)")
-def assign(case_id: Id, body: AssignIn, request: Request, response: Response) -> dict[str, Any]:
+def assign_review_case(case_id: Id, body: AssignIn, request: Request, response: Response) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     with ctx.engine.begin() as conn:
         check_if_match(request, case_etag(_locked(conn, who.tenant_id, case_id)), required=True)
@@ -108,7 +108,7 @@ def assign(case_id: Id, body: AssignIn, request: Request, response: Response) ->
 
 @router.post("/v1/cases/{case_id}/resolve", response_model=CaseOutcome, dependencies=[allow("cases.work")],
              responses=problem_responses(412), summary="Revalidate, override, void or escalate a case")
-def resolve(case_id: Id, body: ResolveIn, request: Request) -> dict[str, Any]:
+def resolve_review_case(case_id: Id, body: ResolveIn, request: Request) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     return _guarded(request, case_id, lambda db: resolve_case(
         db, who.tenant, case_id, body.action, actor=who.member, reason=body.reason, clock=ctx.clock,
@@ -118,7 +118,7 @@ def resolve(case_id: Id, body: ResolveIn, request: Request) -> dict[str, Any]:
 @router.post("/v1/cases/{case_id}/approve-override", response_model=CaseOutcome,
              dependencies=[allow("cases.approve_override")], responses=problem_responses(412),
              summary="Second person's approval of a pending override")
-def approve(case_id: Id, request: Request, body: ApproveOverrideIn | None = None) -> dict[str, Any]:
+def approve_case_override(case_id: Id, request: Request, body: ApproveOverrideIn | None = None) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     return _guarded(request, case_id, lambda db: approve_override(
         db, who.tenant, case_id, actor=who.member, reason=body.reason if body else None, clock=ctx.clock))
@@ -126,7 +126,7 @@ def approve(case_id: Id, request: Request, body: ApproveOverrideIn | None = None
 
 @router.get("/v1/review/kpis", response_model=dict[str, Any], dependencies=[allow("reports.read")],
             summary="Release KPIs")
-def kpis(request: Request) -> dict[str, Any]:
+def get_review_kpis(request: Request) -> dict[str, Any]:
     ctx = ctx_of(request)
     return release_kpis(ctx.engine, tenant=caller(request).tenant, now=utc_now(ctx))
 

@@ -18,7 +18,7 @@ from invoiceflow.api.permissions import allow
 from invoiceflow.api.schemas.operations import AuditVerification, Effect, EffectDetail, ReplayIn
 from invoiceflow.audit.verify import verify_audit_log
 from invoiceflow.effects.model import STATUSES, effect_view
-from invoiceflow.effects.operations import replay_effect, retry_effect
+from invoiceflow.effects import operations as effect_operations
 from invoiceflow.effects.outbox import get_effect, list_attempts
 from invoiceflow.store.db import reader
 from invoiceflow.store.effects_tables import effects
@@ -29,7 +29,7 @@ EffectStatus = Literal[STATUSES]  # type: ignore[valid-type]
 
 @router.get("/v1/audit/verify", response_model=AuditVerification, dependencies=[allow("audit.read")],
             summary="Re-walk this tenant's hash-chained audit log")
-def verify(request: Request) -> dict[str, Any]:
+def verify_audit(request: Request) -> dict[str, Any]:
     report = verify_audit_log(ctx_of(request).engine, tenant=caller(request).tenant)
     return {"tenant": report.tenant, "ok": report.ok, "entries": report.entries, "head_hash": report.head_hash,
             "problems": [{"sequence": p.sequence, "kind": p.kind, "message": p.message} for p in report.problems]}
@@ -61,16 +61,16 @@ def get(effect_id: Id, request: Request) -> dict[str, Any]:
 
 @router.post("/v1/effects/{effect_id}/retry", response_model=Effect, dependencies=[allow("effects.write")],
              summary="Make a pending or dead effect due now")
-def retry(effect_id: Id, request: Request) -> dict[str, Any]:
+def retry_effect(effect_id: Id, request: Request) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     with ctx.engine.begin() as conn:
-        return retry_effect(conn, who.tenant_id, effect_id, at=ctx.clock.now(), actor=who.member).as_dict()
+        return effect_operations.retry_effect(conn, who.tenant_id, effect_id, at=ctx.clock.now(), actor=who.member).as_dict()
 
 
 @router.post("/v1/effects/{effect_id}/replay", response_model=Effect, dependencies=[allow("effects.write")],
              summary="Run a dead (or, with force, succeeded) effect again from attempt 1")
-def replay(effect_id: Id, request: Request, body: ReplayIn | None = None) -> dict[str, Any]:
+def replay_effect(effect_id: Id, request: Request, body: ReplayIn | None = None) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     with ctx.engine.begin() as conn:
-        return replay_effect(conn, who.tenant_id, effect_id, at=ctx.clock.now(), actor=who.member,
+        return effect_operations.replay_effect(conn, who.tenant_id, effect_id, at=ctx.clock.now(), actor=who.member,
                              force=bool(body and body.force)).as_dict()

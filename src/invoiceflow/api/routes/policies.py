@@ -81,16 +81,16 @@ def list_policies(request: Request, page: PageParams = Depends()) -> dict[str, A
 
 @router.get("/v1/policies/current", response_model=PolicyDetail, dependencies=[allow("policies.read")],
             summary="The version in force (ETag for If-Match on apply)")
-def current(request: Request, response: Response) -> dict[str, Any]:
+def get_current_policy(request: Request, response: Response) -> dict[str, Any]:
     with reader(ctx_of(request).engine).connect() as conn:
         version = conn.execute(select(func.max(policies.c.version))
                                .where(policies.c.tenant_id == caller(request).tenant_id)).scalar() or 0
-    return get_version(version, request, response)
+    return get_policy_version(version, request, response)
 
 
 @router.get("/v1/policies/{version}", response_model=PolicyDetail, dependencies=[allow("policies.read")],
             summary="One policy version (0 = the built-in default)")
-def get_version(version: Version, request: Request, response: Response) -> dict[str, Any]:
+def get_policy_version(version: Version, request: Request, response: Response) -> dict[str, Any]:
     if version == 0:
         source = default_source()
         response.headers["ETag"] = policy_etag(0, "default")

@@ -62,7 +62,7 @@ def ingest_one(event: UsageEventIn, request: Request) -> Any:
 
 
 @router.get("/v1/usage-events", response_model=Page[UsageEvent], dependencies=[allow("usage.read")])
-def list_usage(request: Request, page: PageParams = Depends(),
+def list_usage_events(request: Request, page: PageParams = Depends(),
                customer: str | None = Query(None, max_length=64), metric: str | None = Query(None, max_length=64),
                start: datetime | None = Query(None, alias="from", description="Events at or after (ISO 8601)."),
                end: datetime | None = Query(None, alias="to", description="Events before (ISO 8601)."),
@@ -84,7 +84,7 @@ def list_usage(request: Request, page: PageParams = Depends(),
 
 
 @router.get("/v1/usage-events/{transaction_id}", response_model=UsageEvent, dependencies=[allow("usage.read")])
-def get_usage(transaction_id: str, request: Request) -> dict[str, Any]:
+def get_usage_event(transaction_id: str, request: Request) -> dict[str, Any]:
     with reader(ctx_of(request).engine).connect() as conn:
         row = conn.execute(_query(caller(request).tenant_id)
                            .where(usage_events.c.transaction_id == transaction_id)).mappings().first()

@@ -48,7 +48,7 @@ DeliveryStatus = Literal[STATUSES]  # type: ignore[valid-type]
 
 @router.get("/v1/webhook-endpoints", response_model=Page[Endpoint], dependencies=[allow("webhooks.read")],
             summary="Webhook endpoints, oldest first")
-def list_endpoints(request: Request, page: PageParams = Depends()) -> dict[str, Any]:
+def list_webhook_endpoints(request: Request, page: PageParams = Depends()) -> dict[str, Any]:
     query = select(webhook_endpoints).where(webhook_endpoints.c.tenant_id == caller(request).tenant_id,
                                             webhook_endpoints.c.deleted_at.is_(None))
     with reader(ctx_of(request).engine).connect() as conn:
@@ -96,7 +96,7 @@ def delete(endpoint_id: Id, request: Request) -> dict[str, Any]:
 @router.post("/v1/webhook-endpoints/{endpoint_id}/rotate-secret", response_model=EndpointCreated,
              dependencies=[allow("webhooks.write")],
              summary="A new signing secret (shown only now); the old one also signs during the grace period")
-def rotate(endpoint_id: Id, request: Request, body: RotateSecretIn | None = None) -> dict[str, Any]:
+def rotate_webhook_secret(endpoint_id: Id, request: Request, body: RotateSecretIn | None = None) -> dict[str, Any]:
     ctx, who, body = ctx_of(request), caller(request), body or RotateSecretIn()
     grace = timedelta(seconds=body.grace_seconds)
     with ctx.engine.begin() as conn:
@@ -107,7 +107,7 @@ def rotate(endpoint_id: Id, request: Request, body: RotateSecretIn | None = None
 
 @router.get("/v1/webhook-endpoints/{endpoint_id}/deliveries", response_model=Page[Delivery],
             dependencies=[allow("webhooks.read")], summary="The delivery log: deliveries newest first, every attempt")
-def deliveries(endpoint_id: Id, request: Request, page: PageParams = Depends(),
+def list_webhook_deliveries(endpoint_id: Id, request: Request, page: PageParams = Depends(),
                status: DeliveryStatus | None = Query(None)) -> dict[str, Any]:
     tid = caller(request).tenant_id
     query = deliveries_query(tid, endpoint_id)
@@ -122,7 +122,7 @@ def deliveries(endpoint_id: Id, request: Request, page: PageParams = Depends(),
 
 @router.post("/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/redeliver", response_model=Delivery,
              dependencies=[allow("webhooks.write")], summary="Send a delivery again now")
-def redeliver_one(endpoint_id: Id, delivery_id: Id, request: Request) -> dict[str, Any]:
+def redeliver_webhook_delivery(endpoint_id: Id, delivery_id: Id, request: Request) -> dict[str, Any]:
     ctx, who = ctx_of(request), caller(request)
     with ctx.engine.begin() as conn:
         get_endpoint(conn, who.tenant_id, endpoint_id)
