@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -176,19 +177,26 @@ def creditable_advance_lines(conn: Connection, invoice_ids: set[int]) -> dict[in
     currency = dict(conn.execute(select(invoices.c.id, invoices.c.currency).where(invoices.c.id.in_(ids))).all())
     lines: dict[int, list[BilledLine]] = defaultdict(list)
     for r in conn.execute(select(*_LINE_FACTS).where(invoice_lines.c.invoice_id.in_(ids))
-                          .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)):
-        lines[r.invoice_id].append(_billed_line(r))
+                          .order_by(invoice_lines.c.invoice_id, invoice_lines.c.position)).mappings():
+        lines[r["invoice_id"]].append(billed_line(r))
+    earlier = earlier_credits(conn, ids)
+    return {c.line.id: c for invoice_id in ids
+            for c in creditable_lines(lines[invoice_id], earlier[invoice_id], currency[invoice_id])}
+
+
+def earlier_credits(conn: Connection, invoice_ids: list[int]) -> dict[int, list[EarlierCredit]]:
+    """Per invoice, the lines of the credit notes that are not void against it (raised by hand or by a bill
+    run): what has already been given back of its lines."""
     earlier: dict[int, list[EarlierCredit]] = defaultdict(list)
     for r in conn.execute(
         select(*_LINE_FACTS, invoice_lines.c.credits_line_id, invoices.c.corrects_invoice_id, invoices.c.number)
         .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
-        .where(invoices.c.corrects_invoice_id.in_(ids), invoices.c.document_type == CREDIT_NOTE,
+        .where(invoices.c.corrects_invoice_id.in_(invoice_ids), invoices.c.document_type == CREDIT_NOTE,
                invoices.c.status != VOID)
         .order_by(invoices.c.id, invoice_lines.c.position)
-    ):
-        earlier[r.corrects_invoice_id].append(_earlier_credit(r))
-    return {c.line.id: c for invoice_id in ids
-            for c in creditable_lines(lines[invoice_id], earlier[invoice_id], currency[invoice_id])}
+    ).mappings():
+        earlier[r["corrects_invoice_id"]].append(_earlier_credit(r))
+    return earlier
 
 
 _LINE_FACTS = (invoice_lines.c.id, invoice_lines.c.invoice_id, invoice_lines.c.position, invoice_lines.c.line_type,
@@ -197,22 +205,23 @@ _LINE_FACTS = (invoice_lines.c.id, invoice_lines.c.invoice_id, invoice_lines.c.p
                invoice_lines.c.service_end, invoice_lines.c.trace)
 
 
-def _billed_line(r: Any) -> BilledLine:
-    until = (r.trace or {}).get("applies_before")
+def billed_line(r: Mapping[str, Any]) -> BilledLine:
+    """The crediting facts of a stored invoice line (a row mapping with at least `_LINE_FACTS`)."""
+    until = (r["trace"] or {}).get("applies_before")
     return BilledLine(
-        id=r.id, position=r.position, line_type=r.line_type, description=r.description, amount=r.amount,
-        quantity=r.quantity, charge_code=r.charge_code, contract_version_id=r.contract_version_id,
-        service_start=r.service_start, service_end=r.service_end,
-        applies_before=date.fromisoformat(until) if isinstance(until, str) else None)
+        id=r["id"], position=r["position"], line_type=r["line_type"], description=r["description"],
+        amount=r["amount"], quantity=r["quantity"], charge_code=r["charge_code"],
+        contract_version_id=r["contract_version_id"], service_start=r["service_start"],
+        service_end=r["service_end"], applies_before=date.fromisoformat(until) if isinstance(until, str) else None)
 
 
-def _earlier_credit(r: Any) -> EarlierCredit:
+def _earlier_credit(r: Mapping[str, Any]) -> EarlierCredit:
     """A line of an earlier credit note; it counted a quantity only if it named the line it credits."""
     return EarlierCredit(
-        amount=r.amount, credits_line_id=r.credits_line_id,
-        quantity=r.quantity if r.credits_line_id is not None else None, charge_code=r.charge_code,
-        contract_version_id=r.contract_version_id, service_start=r.service_start, service_end=r.service_end,
-        document=r.number or f"credit note {r.invoice_id}")
+        amount=r["amount"], credits_line_id=r["credits_line_id"],
+        quantity=r["quantity"] if r["credits_line_id"] is not None else None, charge_code=r["charge_code"],
+        contract_version_id=r["contract_version_id"], service_start=r["service_start"],
+        service_end=r["service_end"], document=r["number"] or f"credit note {r['invoice_id']}")
 
 
 class CreditBalances:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -28,8 +28,9 @@ from sqlalchemy import Connection, insert, select
 
 from invoiceflow.audit.log import append_entry, canonical_json
 from invoiceflow.billing.crediting import (
-    CREDIT, BilledLine, CreditLine, EarlierCredit, LineRequest, creditable_lines, plain_number, plan_credit)
+    CREDIT, CreditLine, LineRequest, creditable_lines, plain_number, plan_credit)
 from invoiceflow.billing.drafts import CREDIT_NOTE, INVOICE, DocumentDraft, LineDraft
+from invoiceflow.billing.load import billed_line, earlier_credits
 from invoiceflow.clock import Clock, SystemClock
 from invoiceflow.errors import ConflictError, NotFound, Problem, ValidationError
 from invoiceflow.lifecycle import states
@@ -74,7 +75,7 @@ def raise_credit_note(conn: Connection, tenant_id: int, invoice_id: int, *, acto
     if earlier is not None:
         return earlier
     _check_creditable(invoice, record)
-    draft, planned = _plan(conn, tenant_id, invoice, requests, record)
+    draft, planned = _plan(conn, invoice, requests, record)
     at = (clock or SystemClock()).now().astimezone(timezone.utc)
     credit_note_id = _write(conn, tenant_id, draft, planned, actor=actor, at=at)
     conn.execute(insert(credit_note_requests).values(
@@ -185,12 +186,13 @@ def _check_creditable(invoice: Mapping[str, Any], record: str) -> None:
                               f"{hint}", record=record, field="status")
 
 
-def _plan(conn: Connection, tenant_id: int, invoice: Mapping[str, Any], requests: list[LineRequest] | None,
+def _plan(conn: Connection, invoice: Mapping[str, Any], requests: list[LineRequest] | None,
           record: str) -> tuple[DocumentDraft, list[CreditLine]]:
     """The credit note the request makes, from the invoice's lines and what earlier credit notes took."""
     rows = _invoice_lines(conn, invoice["id"])
-    billed = [_billed(row) for row in rows.values()]
-    creditable = creditable_lines(billed, _earlier_credits(conn, tenant_id, invoice), invoice["currency"])
+    billed = [billed_line(row) for row in rows.values()]
+    earlier = earlier_credits(conn, [invoice["id"]])[invoice["id"]]
+    creditable = creditable_lines(billed, earlier, invoice["currency"])
     planned = plan_credit(creditable, requests, invoice["currency"], record=record, lines=billed)
     return _draft(invoice, planned, rows), planned
 
@@ -199,30 +201,6 @@ def _invoice_lines(conn: Connection, invoice_id: int) -> dict[int, Mapping[str, 
     rows = conn.execute(select(invoice_lines).where(invoice_lines.c.invoice_id == invoice_id)
                         .order_by(invoice_lines.c.position)).mappings().all()
     return {int(row["id"]): row for row in rows}
-
-
-def _billed(row: Mapping[str, Any]) -> BilledLine:
-    return BilledLine(
-        id=int(row["id"]), position=row["position"], line_type=row["line_type"], description=row["description"],
-        amount=row["amount"], quantity=row["quantity"], charge_code=row["charge_code"],
-        contract_version_id=row["contract_version_id"], service_start=row["service_start"],
-        service_end=row["service_end"], applies_before=_day((row["trace"] or {}).get("applies_before")))
-
-
-def _earlier_credits(conn: Connection, tenant_id: int, invoice: Mapping[str, Any]) -> list[EarlierCredit]:
-    """Lines of the credit notes (not void) that correct the invoice, raised by hand or by a bill run."""
-    rows = conn.execute(
-        select(invoice_lines.c.amount, invoice_lines.c.quantity, invoice_lines.c.credits_line_id,
-               invoice_lines.c.charge_code, invoice_lines.c.contract_version_id, invoice_lines.c.service_start,
-               invoice_lines.c.service_end)
-        .join(invoices, invoices.c.id == invoice_lines.c.invoice_id)
-        .where(invoices.c.tenant_id == tenant_id, invoices.c.customer_id == invoice["customer_id"],
-               invoices.c.document_type == CREDIT_NOTE, invoices.c.corrects_invoice_id == invoice["id"],
-               invoices.c.status != states.VOID)).mappings().all()
-    return [EarlierCredit(amount=r["amount"], credits_line_id=r["credits_line_id"],
-                          quantity=r["quantity"] if r["credits_line_id"] is not None else None,
-                          charge_code=r["charge_code"], contract_version_id=r["contract_version_id"],
-                          service_start=r["service_start"], service_end=r["service_end"]) for r in rows]
 
 
 def _draft(invoice: Mapping[str, Any], planned: Sequence[CreditLine],
@@ -270,6 +248,3 @@ def _write(conn: Connection, tenant_id: int, draft: DocumentDraft, planned: Sequ
 def _plain(value: Decimal | None) -> str | None:
     return None if value is None else plain_number(value)
 
-
-def _day(value: Any) -> date | None:
-    return date.fromisoformat(value) if isinstance(value, str) else None
